@@ -1,0 +1,132 @@
+//! Shared test support: a fresh database per test on each backend, and the
+//! macro that runs one test body against every driver (River's model).
+//!
+//! Postgres tests use `RINGMASTER_TEST_POSTGRES_URL`. When it is set they run
+//! and fail loudly if the server cannot be reached; when it is unset they say
+//! they were skipped (and `.ci/run` always sets it).
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeZone, Utc};
+use ringmaster::clock::{ManualClock, SharedClock};
+use ringmaster::store::{self, Store};
+
+pub const POSTGRES_URL_VAR: &str = "RINGMASTER_TEST_POSTGRES_URL";
+
+/// A database made for one test; the temp dir keeps a SQLite file alive.
+pub struct TestDb {
+    pub store: Store,
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub async fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        let store = store::open(&url).await.expect("open sqlite");
+        TestDb {
+            store,
+            url,
+            _dir: Some(dir),
+        }
+    }
+
+    /// A fresh Postgres database, or `None` (with a note) when the variable is unset.
+    pub async fn postgres() -> Option<TestDb> {
+        let url = fresh_postgres_database().await?;
+        let store = store::open(&url)
+            .await
+            .unwrap_or_else(|e| panic!("{POSTGRES_URL_VAR} is set but the store cannot open: {e}"));
+        Some(TestDb {
+            store,
+            url,
+            _dir: None,
+        })
+    }
+}
+
+/// Creates an empty database on the test server and answers its URL.
+pub async fn fresh_postgres_database() -> Option<String> {
+    use sqlx::Connection;
+    let admin = match std::env::var(POSTGRES_URL_VAR) {
+        Ok(url) if !url.trim().is_empty() => url,
+        _ => {
+            eprintln!("skipped: {POSTGRES_URL_VAR} is not set, so the Postgres half of this test did not run");
+            return None;
+        }
+    };
+    let name = format!("ringmaster_test_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .unwrap_or_else(|e| {
+            panic!("{POSTGRES_URL_VAR}={admin} is set but the server is unreachable: {e}")
+        });
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
+    let _ = conn.close().await;
+    let (base, query) = match admin.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (admin.as_str(), String::new()),
+    };
+    let (server, _db) = base.rsplit_once('/').expect("postgres URL has a path");
+    Some(format!("{server}/{name}{query}"))
+}
+
+/// A fixed, readable instant for tests.
+pub fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(y, mo, d, h, mi, s).unwrap()
+}
+
+pub fn manual_clock(start: DateTime<Utc>) -> (ManualClock, SharedClock) {
+    let clock = ManualClock::new(start);
+    (clock.clone(), Arc::new(clock))
+}
+
+/// Poll `check` until it answers `Some`, for at most `secs` seconds. Tests poll
+/// actor state this way instead of sleeping for a fixed time.
+pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out after {secs}s waiting for: {what}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// Runs each named `async fn(Store)` against SQLite and against Postgres.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = $crate::support::TestDb::sqlite().await;
+                    super::$name(db.store.clone()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(db) = $crate::support::TestDb::postgres().await else { return };
+                    super::$name(db.store.clone()).await;
+                    db.store.close().await;
+                }
+            )*
+        }
+    };
+}
