@@ -1,0 +1,211 @@
+//! The HeartbeatActor, driven by messages with time given in them, on both backends.
+
+mod support;
+
+use std::time::Duration;
+
+use chrono::Duration as Span;
+use ractor::{Actor, ActorRef};
+use ringmaster::actors::heartbeat::{HealthReport, HeartbeatActor, HeartbeatArgs, HeartbeatMsg};
+use ringmaster::actors::Names;
+use ringmaster::store::{Store, WorkspaceBeat, WorkspaceStatus};
+use support::{at, manual_clock};
+
+async fn spawn(
+    store: Store,
+    start: chrono::DateTime<chrono::Utc>,
+) -> (ActorRef<HeartbeatMsg>, ringmaster::clock::ManualClock) {
+    let (clock, shared) = manual_clock(start);
+    let (actor, _) = Actor::spawn(
+        None,
+        HeartbeatActor,
+        HeartbeatArgs {
+            names: Names::unique("hb"),
+            store,
+            clock: shared,
+            tick: Duration::from_secs(3600),
+            offline_after: Duration::from_secs(90),
+        },
+    )
+    .await
+    .unwrap();
+    (actor, clock)
+}
+
+async fn beat(
+    hb: &ActorRef<HeartbeatMsg>,
+    id: &str,
+    active: u32,
+    max: Option<u32>,
+) -> ringmaster::actors::heartbeat::BeatAck {
+    hb.call(
+        |reply| HeartbeatMsg::WorkspaceBeat {
+            beat: WorkspaceBeat {
+                workspace: id.into(),
+                active_tasks: active,
+                max_concurrent: max,
+            },
+            reply: Some(reply),
+        },
+        None,
+    )
+    .await
+    .unwrap()
+    .unwrap()
+    .unwrap()
+}
+
+async fn tick(hb: &ActorRef<HeartbeatMsg>, now: chrono::DateTime<chrono::Utc>) -> Vec<String> {
+    hb.call(
+        |reply| HeartbeatMsg::Tick {
+            now: Some(now),
+            reply: Some(reply),
+        },
+        None,
+    )
+    .await
+    .unwrap()
+    .unwrap()
+    .unwrap()
+    .marked_offline
+}
+
+async fn health(hb: &ActorRef<HeartbeatMsg>, now: chrono::DateTime<chrono::Utc>) -> HealthReport {
+    hb.call(
+        |reply| HeartbeatMsg::Health {
+            now: Some(now),
+            reply,
+        },
+        None,
+    )
+    .await
+    .unwrap()
+    .unwrap()
+}
+
+async fn beats_update_capacity_and_answer_spare_room(store: Store) {
+    let t0 = at(2026, 4, 1, 9, 0, 0);
+    let (hb, _clock) = spawn(store.clone(), t0).await;
+    let ack = beat(&hb, "ws-1", 1, Some(3)).await;
+    assert_eq!(ack.spare_capacity, 2);
+    assert_eq!(ack.workspace.last_heartbeat, Some(t0));
+    let ack = beat(&hb, "ws-1", 3, None).await;
+    assert_eq!(ack.spare_capacity, 0);
+    let stored = store.get_workspace("ws-1").await.unwrap().unwrap();
+    assert_eq!((stored.active_tasks, stored.max_concurrent), (3, 3));
+
+    let refused = hb
+        .call(
+            |reply| HeartbeatMsg::WorkspaceBeat {
+                beat: WorkspaceBeat {
+                    workspace: " ".into(),
+                    active_tasks: 0,
+                    max_concurrent: None,
+                },
+                reply: Some(reply),
+            },
+            None,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(refused.unwrap_err().to_string(), "workspace id is empty");
+    hb.stop(None);
+}
+
+async fn a_silent_workspace_goes_offline_on_the_tick_past_its_threshold(store: Store) {
+    let t0 = at(2026, 4, 1, 9, 0, 0);
+    let (hb, clock) = spawn(store.clone(), t0).await;
+    beat(&hb, "silent", 0, Some(2)).await;
+    clock.advance(Span::seconds(60));
+    beat(&hb, "alive", 0, Some(2)).await;
+
+    // 90 s is the threshold: at t0+90 "silent" is exactly at it, still online.
+    assert!(tick(&hb, t0 + Span::seconds(90)).await.is_empty());
+    assert_eq!(tick(&hb, t0 + Span::seconds(91)).await, vec!["silent"]);
+    let silent = store.get_workspace("silent").await.unwrap().unwrap();
+    assert_eq!(silent.status, WorkspaceStatus::Offline);
+    assert_eq!(
+        store.get_workspace("alive").await.unwrap().unwrap().status,
+        WorkspaceStatus::Online
+    );
+
+    // Its next beat brings it back with its room.
+    clock.advance(Span::seconds(60));
+    let ack = beat(&hb, "silent", 1, None).await;
+    assert_eq!(ack.workspace.status, WorkspaceStatus::Online);
+    assert_eq!(ack.spare_capacity, 1);
+    hb.stop(None);
+}
+
+async fn health_says_who_ticked_within_twice_their_interval(store: Store) {
+    let t0 = at(2026, 4, 1, 9, 0, 0);
+    let (hb, _clock) = spawn(store, t0).await;
+    let mut restarts = std::collections::BTreeMap::new();
+    restarts.insert("scheduler".to_string(), 2u32);
+    hb.cast(HeartbeatMsg::Restarts(restarts)).unwrap();
+    hb.cast(HeartbeatMsg::Alive {
+        actor: "scheduler".into(),
+        at: t0,
+        every: Duration::from_secs(1),
+    })
+    .unwrap();
+    tick(&hb, t0).await;
+
+    let report = health(&hb, t0 + Span::seconds(2)).await;
+    assert!(report.healthy, "{report:?}");
+    let scheduler = report
+        .actors
+        .iter()
+        .find(|a| a.actor == "scheduler")
+        .unwrap();
+    assert_eq!(
+        (
+            scheduler.restarts,
+            scheduler.last_tick,
+            scheduler.interval_ms
+        ),
+        (2, Some(t0), Some(1000))
+    );
+
+    // 2.001 s after a 1 s interval: the scheduler is late, the whole is unhealthy.
+    let report = health(&hb, t0 + Span::milliseconds(2001)).await;
+    assert!(!report.healthy);
+    let scheduler = report
+        .actors
+        .iter()
+        .find(|a| a.actor == "scheduler")
+        .unwrap();
+    assert!(!scheduler.healthy);
+    assert!(
+        report
+            .actors
+            .iter()
+            .find(|a| a.actor == "heartbeat")
+            .unwrap()
+            .healthy
+    );
+
+    // A late, older report never moves the last tick backwards.
+    hb.cast(HeartbeatMsg::Alive {
+        actor: "scheduler".into(),
+        at: t0 + Span::seconds(5),
+        every: Duration::from_secs(1),
+    })
+    .unwrap();
+    hb.cast(HeartbeatMsg::Alive {
+        actor: "scheduler".into(),
+        at: t0,
+        every: Duration::from_secs(1),
+    })
+    .unwrap();
+    let report = health(&hb, t0 + Span::seconds(6)).await;
+    assert!(report.healthy, "{report:?}");
+    hb.stop(None);
+}
+
+backend_tests!(
+    beats_update_capacity_and_answer_spare_room,
+    a_silent_workspace_goes_offline_on_the_tick_past_its_threshold,
+    health_says_who_ticked_within_twice_their_interval,
+);
