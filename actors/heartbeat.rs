@@ -20,6 +20,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
 
 use super::names::{self, Names};
+use super::queue_drain::QueueMsg;
 use crate::clock::SharedClock;
 use crate::store::{Store, StoreError, Workspace, WorkspaceBeat};
 
@@ -161,6 +162,15 @@ impl HeartbeatState {
         let now = self.args.clock.now();
         let workspace = self.args.store.record_beat(&beat, now).await?;
         let spare_capacity = workspace.spare_capacity();
+        if spare_capacity > 0 {
+            // Room: wake the drain for this workspace now, not at its next tick.
+            if let Some(queue) = self.args.names.lookup::<QueueMsg>(names::QUEUE_DRAIN) {
+                let _ = queue.cast(QueueMsg::Capacity {
+                    workspace: workspace.id.clone(),
+                    spare: spare_capacity,
+                });
+            }
+        }
         Ok(BeatAck {
             workspace,
             spare_capacity,

@@ -19,6 +19,7 @@
 
 pub mod heartbeat;
 pub mod names;
+pub mod queue_drain;
 pub mod supervisor;
 
 pub use names::Names;

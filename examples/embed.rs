@@ -52,11 +52,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let store = ringmaster::store::open(&config.database_url).await?;
     let ringmaster = Ringmaster::start_with(StartOptions {
-        config,
-        store,
         clock: Arc::new(SystemClock),
         names: Names::new("embedded"),
         supervisor: Some(host.get_cell()),
+        ..StartOptions::new(config, store)
     })
     .await?;
 

@@ -3,6 +3,7 @@
 //! [`Ringmaster`] is what the binary starts and what an embedding host holds.
 //! It owns nothing the actors need at run time; it only knows how to ask them.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use ractor::{Actor, ActorCell, ActorRef, SpawnErr};
@@ -10,12 +11,17 @@ use tokio::task::JoinHandle;
 
 use crate::actors::heartbeat::{HealthReport, HeartbeatActor, HeartbeatArgs, HeartbeatMsg};
 use crate::actors::names;
+use crate::actors::queue_drain::{
+    Backoff, QueueDrainActor, QueueDrainArgs, QueueMsg, QueueOutcome,
+};
 use crate::actors::supervisor::{
     ChildInfo, ChildSpec, RestartIntensity, RootArgs, RootMsg, RootSupervisor,
 };
 use crate::actors::Names;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
+use crate::dispatch::{A2aDispatcher, Dispatcher};
+use crate::events::EventBus;
 use crate::store::{self, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +44,52 @@ pub struct StartOptions {
     pub clock: SharedClock,
     pub names: Names,
     pub supervisor: Option<ActorCell>,
+    /// How queue items reach workspaces (the binary: A2A over HTTP).
+    pub dispatcher: Arc<dyn Dispatcher>,
+    /// This node's name on queue leases; unique per process by default.
+    pub node: String,
+}
+
+impl StartOptions {
+    /// The binary's wiring: system clock, default names, A2A dispatcher.
+    pub fn new(config: Config, store: Store) -> Self {
+        let dispatcher = Arc::new(A2aDispatcher::new(config.delivery_timeout));
+        Self {
+            config,
+            store,
+            clock: Arc::new(SystemClock),
+            names: Names::default(),
+            supervisor: None,
+            dispatcher,
+            node: node_name(),
+        }
+    }
+}
+
+/// `host-pid-random`: readable in the queue's `claimed_by`, unique per start.
+pub fn node_name() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "node".to_string());
+    let nonce = uuid::Uuid::new_v4().simple().to_string();
+    format!("{host}-{}-{}", std::process::id(), &nonce[..8])
+}
+
+/// Subscribers' side of the actors' events; created once per service so
+/// subscriptions outlive actor restarts.
+#[derive(Clone, Default)]
+pub struct Buses {
+    pub queue: EventBus<QueueOutcome>,
+}
+
+/// What the child builders need; cloned into each builder.
+#[derive(Clone)]
+pub struct Wiring {
+    pub config: Config,
+    pub store: Store,
+    pub clock: SharedClock,
+    pub names: Names,
+    pub dispatcher: Arc<dyn Dispatcher>,
+    pub node: String,
+    pub buses: Buses,
 }
 
 /// A running ringmaster.
@@ -48,6 +100,7 @@ pub struct Ringmaster {
     store: Store,
     clock: SharedClock,
     config: Config,
+    buses: Buses,
 }
 
 /// How long `call`s from outside the actors wait for an answer.
@@ -55,43 +108,52 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The root's children, in start order. The HeartbeatActor comes first so the
 /// others can report their ticks to it from their first tick.
-pub fn child_specs(
-    config: &Config,
-    store: &Store,
-    clock: &SharedClock,
-    names: &Names,
-) -> Vec<ChildSpec> {
+pub fn child_specs(w: &Wiring) -> Vec<ChildSpec> {
     let heartbeat = {
-        let (config, store, clock, names) =
-            (config.clone(), store.clone(), clock.clone(), names.clone());
+        let w = w.clone();
         ChildSpec::new(names::HEARTBEAT, move || {
             (
                 HeartbeatActor,
                 HeartbeatArgs {
-                    names: names.clone(),
-                    store: store.clone(),
-                    clock: clock.clone(),
-                    tick: config.heartbeat_tick,
-                    offline_after: config.workspace_offline,
+                    names: w.names.clone(),
+                    store: w.store.clone(),
+                    clock: w.clock.clone(),
+                    tick: w.config.heartbeat_tick,
+                    offline_after: w.config.workspace_offline,
                 },
             )
         })
     };
-    vec![heartbeat]
+    let queue_drain = {
+        let w = w.clone();
+        ChildSpec::new(names::QUEUE_DRAIN, move || {
+            (
+                QueueDrainActor,
+                QueueDrainArgs {
+                    names: w.names.clone(),
+                    store: w.store.clone(),
+                    clock: w.clock.clone(),
+                    dispatcher: w.dispatcher.clone(),
+                    node: w.node.clone(),
+                    concurrency: w.config.delivery_concurrency,
+                    delivery_timeout: w.config.delivery_timeout,
+                    max_attempts: w.config.queue_max_attempts,
+                    lease: w.config.queue_lease,
+                    tick: w.config.queue_tick,
+                    backoff: Backoff::default(),
+                    events: w.buses.queue.clone(),
+                },
+            )
+        })
+    };
+    vec![heartbeat, queue_drain]
 }
 
 impl Ringmaster {
     /// Open the configured database and start with the system clock.
     pub async fn start(config: Config) -> Result<Self, ServiceError> {
         let store = store::open(&config.database_url).await?;
-        Self::start_with(StartOptions {
-            config,
-            store,
-            clock: std::sync::Arc::new(SystemClock),
-            names: Names::default(),
-            supervisor: None,
-        })
-        .await
+        Self::start_with(StartOptions::new(config, store)).await
     }
 
     pub async fn start_with(options: StartOptions) -> Result<Self, ServiceError> {
@@ -101,10 +163,22 @@ impl Ringmaster {
             clock,
             names,
             supervisor,
+            dispatcher,
+            node,
         } = options;
+        let buses = Buses::default();
+        let wiring = Wiring {
+            config: config.clone(),
+            store: store.clone(),
+            clock: clock.clone(),
+            names: names.clone(),
+            dispatcher,
+            node,
+            buses: buses.clone(),
+        };
         let args = RootArgs {
             names: names.clone(),
-            children: child_specs(&config, &store, &clock, &names),
+            children: child_specs(&wiring),
             intensity: RestartIntensity {
                 max_restarts: config.restart_max,
                 window: config.restart_window,
@@ -124,7 +198,21 @@ impl Ringmaster {
             store,
             clock,
             config,
+            buses,
         })
+    }
+
+    /// Subscribe here to queue outcomes (completed, failed, expired).
+    pub fn queue_events(&self) -> &EventBus<QueueOutcome> {
+        &self.buses.queue
+    }
+
+    pub fn queue(&self) -> Result<ActorRef<QueueMsg>, ServiceError> {
+        self.names
+            .lookup(names::QUEUE_DRAIN)
+            .ok_or(ServiceError::ActorDown {
+                actor: names::QUEUE_DRAIN,
+            })
     }
 
     pub fn names(&self) -> &Names {

@@ -23,6 +23,8 @@ pub enum StoreError {
         #[source]
         source: sqlx::Error,
     },
+    #[error("{operation} kept losing a race with concurrent writers; try again")]
+    Contended { operation: &'static str },
     #[error("{what} {id:?} not found")]
     NotFound { what: &'static str, id: String },
     #[error("row of {table} is corrupt: column {column} holds {value:?}")]

@@ -12,12 +12,17 @@
 
 mod error;
 pub mod postgres;
+pub mod queue;
 pub mod sqlite;
 mod workspaces;
 
 use std::sync::Arc;
 
 pub use error::StoreError;
+pub use queue::{
+    Claim, DispatchResult, Enqueued, NewQueueItem, Priority, QueueItem, QueueStatus, QueueStore,
+    Recorded,
+};
 pub use workspaces::{Workspace, WorkspaceBeat, WorkspaceStatus, WorkspaceStore};
 
 /// Which database a store talks to.
@@ -29,11 +34,16 @@ pub enum Backend {
 
 /// Everything a driver offers. New domains join here as supertraits.
 #[async_trait::async_trait]
-pub trait Driver: WorkspaceStore + Send + Sync + 'static {
+pub trait Driver: WorkspaceStore + QueueStore + Send + Sync + 'static {
     fn backend(&self) -> Backend;
 
     /// A cheap round trip, for health checks and start-up.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// The Postgres pool, for what only Postgres has (LISTEN/NOTIFY).
+    fn postgres_pool(&self) -> Option<sqlx::PgPool> {
+        None
+    }
 
     /// Close the pool, waiting for connections to be returned.
     async fn close(&self);

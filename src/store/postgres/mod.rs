@@ -4,6 +4,7 @@
 //! write, and queue claims use `FOR UPDATE SKIP LOCKED` so nodes take disjoint
 //! rows without waiting on each other.
 
+pub mod queue;
 mod workspaces;
 
 use std::time::Duration;
@@ -63,6 +64,10 @@ impl Driver for PgStore {
             .await
             .map_err(StoreError::query("ping"))?;
         Ok(())
+    }
+
+    fn postgres_pool(&self) -> Option<PgPool> {
+        Some(self.pool.clone())
     }
 
     async fn close(&self) {

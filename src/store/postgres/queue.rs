@@ -1,0 +1,418 @@
+//! PostgreSQL implementation of the delivery queue.
+//!
+//! Several nodes claim from one table. The claim picks rows in a CTE with
+//! `FOR UPDATE SKIP LOCKED` and updates only those: rows another node is
+//! taking are skipped, not waited on, and the `LIMIT` inside the CTE keeps the
+//! planner from updating more rows than asked (the fence Oban's claim uses).
+//! Every enqueue sends `NOTIFY ringmaster_queue, '<workspace>'` in the same
+//! transaction, so idle nodes wake as soon as it commits.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
+
+use super::PgStore;
+use crate::store::queue::{
+    Claim, DispatchResult, Enqueued, NewQueueItem, QueueItem, QueueStatus, QueueStore, Recorded,
+};
+use crate::store::StoreError;
+
+/// The channel enqueues notify on; the payload is the workspace id.
+pub const QUEUE_CHANNEL: &str = "ringmaster_queue";
+
+const COLUMNS: &str = "id, workspace_id, caller, priority, method, body, idempotency_key, status, \
+    attempts, max_attempts, enqueued_at, available_at, expires_at, lease_token, claimed_by, \
+    lease_expires_at, last_error, response, finished_at";
+
+fn item(row: &PgRow) -> Result<QueueItem, StoreError> {
+    let status: String = row.get("status");
+    Ok(QueueItem {
+        id: row.get("id"),
+        workspace: row.get("workspace_id"),
+        caller: row.get("caller"),
+        priority: row.get("priority"),
+        method: row.get("method"),
+        body: row.get("body"),
+        idempotency_key: row.get("idempotency_key"),
+        status: QueueStatus::parse(&status)?,
+        attempts: row.get("attempts"),
+        max_attempts: row.get("max_attempts"),
+        enqueued_at: row.get("enqueued_at"),
+        available_at: row.get("available_at"),
+        expires_at: row.get("expires_at"),
+        lease_token: row.get("lease_token"),
+        claimed_by: row.get("claimed_by"),
+        lease_expires_at: row.get("lease_expires_at"),
+        last_error: row.get("last_error"),
+        response: row.get("response"),
+        finished_at: row.get("finished_at"),
+    })
+}
+
+fn items(rows: &[PgRow]) -> Result<Vec<QueueItem>, StoreError> {
+    rows.iter().map(item).collect()
+}
+
+fn int(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+async fn enqueue_on(
+    conn: &mut PgConnection,
+    item: &NewQueueItem,
+    max_attempts: u32,
+    now: DateTime<Utc>,
+) -> Result<Enqueued, StoreError> {
+    let expires_at = item
+        .ttl
+        .and_then(|ttl| chrono::Duration::from_std(ttl).ok())
+        .map(|ttl| now + ttl);
+    // Under READ COMMITTED an insert that conflicts with an uncommitted
+    // insert of the same key waits for it, then does nothing; the lookup then
+    // sees the committed row. If that row finished in between, go round again.
+    for _ in 0..5 {
+        let inserted: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO queue_items (workspace_id, caller, priority, method, body, idempotency_key,
+                 max_attempts, enqueued_at, available_at, expires_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $8)
+             ON CONFLICT (workspace_id, idempotency_key)
+                 WHERE status IN ('queued', 'dispatched') AND idempotency_key IS NOT NULL
+             DO NOTHING
+             RETURNING id",
+        )
+        .bind(&item.workspace)
+        .bind(&item.caller)
+        .bind(item.priority.0)
+        .bind(&item.method)
+        .bind(&item.body)
+        .bind(&item.idempotency_key)
+        .bind(int(max_attempts))
+        .bind(now)
+        .bind(expires_at)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(StoreError::query("enqueue"))?;
+        let (id, deduplicated) = match inserted {
+            Some(id) => (id, false),
+            None => {
+                let existing: Option<i64> = sqlx::query_scalar(
+                    "SELECT id FROM queue_items
+                     WHERE workspace_id = $1 AND idempotency_key = $2
+                       AND status IN ('queued', 'dispatched')",
+                )
+                .bind(&item.workspace)
+                .bind(&item.idempotency_key)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(StoreError::query("enqueue: find active item with key"))?;
+                match existing {
+                    Some(id) => (id, true),
+                    None => continue,
+                }
+            }
+        };
+        let depth: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM queue_items
+             WHERE workspace_id = $1 AND status IN ('queued', 'dispatched')",
+        )
+        .bind(&item.workspace)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(StoreError::query("enqueue: depth"))?;
+        return Ok(Enqueued {
+            id,
+            depth: depth as u64,
+            deduplicated,
+        });
+    }
+    Err(StoreError::Contended {
+        operation: "enqueue",
+    })
+}
+
+async fn notify(conn: &mut PgConnection, workspaces: BTreeSet<&str>) -> Result<(), StoreError> {
+    for workspace in workspaces {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(QUEUE_CHANNEL)
+            .bind(workspace)
+            .execute(&mut *conn)
+            .await
+            .map_err(StoreError::query("enqueue: notify"))?;
+    }
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl QueueStore for PgStore {
+    async fn enqueue(
+        &self,
+        item: &NewQueueItem,
+        max_attempts: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Enqueued, StoreError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(StoreError::query("enqueue: begin"))?;
+        let enqueued = enqueue_on(&mut tx, item, max_attempts, now).await?;
+        notify(&mut tx, BTreeSet::from([item.workspace.as_str()])).await?;
+        tx.commit()
+            .await
+            .map_err(StoreError::query("enqueue: commit"))?;
+        Ok(enqueued)
+    }
+
+    async fn enqueue_batch(
+        &self,
+        items: &[NewQueueItem],
+        max_attempts: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Enqueued>, StoreError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(StoreError::query("enqueue batch: begin"))?;
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            out.push(enqueue_on(&mut tx, item, max_attempts, now).await?);
+        }
+        notify(
+            &mut tx,
+            items.iter().map(|i| i.workspace.as_str()).collect(),
+        )
+        .await?;
+        tx.commit()
+            .await
+            .map_err(StoreError::query("enqueue batch: commit"))?;
+        Ok(out)
+    }
+
+    async fn claim(&self, claim: Claim<'_>) -> Result<Vec<QueueItem>, StoreError> {
+        if claim.limit == 0 {
+            return Ok(Vec::new());
+        }
+        let token = uuid::Uuid::new_v4().to_string();
+        let sql = format!(
+            "WITH picked AS (
+                 SELECT id FROM queue_items
+                 WHERE workspace_id = $5 AND status = 'queued' AND available_at <= $4
+                   AND (expires_at IS NULL OR expires_at > $4)
+                 ORDER BY priority DESC, enqueued_at, id
+                 LIMIT $6
+                 FOR UPDATE SKIP LOCKED
+             )
+             UPDATE queue_items q
+             SET status = 'dispatched', lease_token = $1, claimed_by = $2,
+                 lease_expires_at = $3, updated_at = $4
+             FROM picked WHERE q.id = picked.id
+             RETURNING {}",
+            COLUMNS
+                .split(", ")
+                .map(|c| format!("q.{}", c.trim()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let rows = sqlx::query(&sql)
+            .bind(&token)
+            .bind(claim.node)
+            .bind(claim.lease_until)
+            .bind(claim.now)
+            .bind(claim.workspace)
+            .bind(i64::from(claim.limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::query("claim"))?;
+        let mut claimed = items(&rows)?;
+        claimed.sort_by(|a, b| {
+            b.priority
+                .cmp(&a.priority)
+                .then(a.enqueued_at.cmp(&b.enqueued_at))
+                .then(a.id.cmp(&b.id))
+        });
+        Ok(claimed)
+    }
+
+    async fn record_dispatch(
+        &self,
+        id: i64,
+        lease_token: &str,
+        result: &DispatchResult,
+        now: DateTime<Utc>,
+    ) -> Result<Recorded, StoreError> {
+        let fence = "WHERE id = $1 AND status = 'dispatched' AND lease_token = $2";
+        let release = "lease_token = NULL, claimed_by = NULL, lease_expires_at = NULL";
+        // One parameter list for every outcome (1 id, 2 lease token, 3 response
+        // or error text, 4 now, 5 retry time), so one query serves them all.
+        let (sql, text, retry_at) = match result {
+            DispatchResult::Delivered { response } => (
+                format!(
+                    "UPDATE queue_items SET status = 'completed', response = $3, finished_at = $4,
+                         updated_at = $4, available_at = COALESCE($5, available_at),
+                         {release} {fence} RETURNING {COLUMNS}"
+                ),
+                response,
+                None,
+            ),
+            DispatchResult::Busy { reason } => (
+                format!(
+                    "UPDATE queue_items SET status = 'queued', last_error = $3, updated_at = $4,
+                         available_at = COALESCE($5, available_at),
+                         {release} {fence} RETURNING {COLUMNS}"
+                ),
+                reason,
+                None,
+            ),
+            DispatchResult::Error { message, retry_at } => (
+                format!(
+                    "UPDATE queue_items SET
+                         attempts = attempts + 1,
+                         last_error = $3,
+                         status = CASE WHEN attempts + 1 >= max_attempts THEN 'failed' ELSE 'queued' END,
+                         finished_at = CASE WHEN attempts + 1 >= max_attempts THEN $4 ELSE NULL END,
+                         available_at = COALESCE($5, available_at),
+                         updated_at = $4,
+                         {release} {fence} RETURNING {COLUMNS}"
+                ),
+                message,
+                Some(*retry_at),
+            ),
+        };
+        let query = sqlx::query(&sql)
+            .bind(id)
+            .bind(lease_token)
+            .bind(text)
+            .bind(now)
+            .bind(retry_at);
+        let row = query
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(StoreError::query("record dispatch outcome"))?;
+        match row {
+            Some(row) => Ok(Recorded::Applied(item(&row)?)),
+            None => Ok(Recorded::LeaseLost),
+        }
+    }
+
+    async fn expire_due(&self, now: DateTime<Utc>) -> Result<Vec<QueueItem>, StoreError> {
+        let sql = format!(
+            "UPDATE queue_items SET status = 'expired', finished_at = $1, updated_at = $1
+             WHERE status = 'queued' AND expires_at IS NOT NULL AND expires_at <= $1
+             RETURNING {COLUMNS}"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::query("expire queue items"))?;
+        items(&rows)
+    }
+
+    async fn rescue_expired_leases(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<QueueItem>, StoreError> {
+        let sql = format!(
+            "UPDATE queue_items SET
+                 attempts = attempts + 1,
+                 last_error = 'lease held by ' || COALESCE(claimed_by, 'an unknown node')
+                              || ' expired before an outcome was recorded',
+                 status = CASE WHEN attempts + 1 >= max_attempts THEN 'failed' ELSE 'queued' END,
+                 finished_at = CASE WHEN attempts + 1 >= max_attempts THEN $1 ELSE NULL END,
+                 lease_token = NULL, claimed_by = NULL, lease_expires_at = NULL,
+                 updated_at = $1
+             WHERE status = 'dispatched' AND lease_expires_at <= $1
+             RETURNING {COLUMNS}"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::query("rescue expired leases"))?;
+        items(&rows)
+    }
+
+    async fn ready_workspaces(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
+        sqlx::query_scalar(
+            "SELECT DISTINCT workspace_id FROM queue_items
+             WHERE status = 'queued' AND available_at <= $1
+               AND (expires_at IS NULL OR expires_at > $1)
+             ORDER BY workspace_id",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::query("ready workspaces"))
+    }
+
+    async fn queue_depth(&self, workspace: &str) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM queue_items
+             WHERE workspace_id = $1 AND status IN ('queued', 'dispatched')",
+        )
+        .bind(workspace)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(StoreError::query("queue depth"))?;
+        Ok(n as u64)
+    }
+
+    async fn queue_counts(&self) -> Result<Vec<(QueueStatus, u64)>, StoreError> {
+        let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM queue_items GROUP BY status")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::query("queue counts"))?;
+        rows.iter()
+            .map(|r| {
+                let status: String = r.get("status");
+                Ok((QueueStatus::parse(&status)?, r.get::<i64, _>("n") as u64))
+            })
+            .collect()
+    }
+
+    async fn list_queue(
+        &self,
+        workspace: &str,
+        status: Option<QueueStatus>,
+        limit: u32,
+    ) -> Result<Vec<QueueItem>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM queue_items
+             WHERE workspace_id = $1 AND ($2::text IS NULL OR status = $2)
+             ORDER BY id DESC LIMIT $3"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(workspace)
+            .bind(status.map(QueueStatus::as_str))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::query("list queue"))?;
+        items(&rows)
+    }
+
+    async fn get_queue_item(&self, id: i64) -> Result<Option<QueueItem>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM queue_items WHERE id = $1");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(StoreError::query("get queue item"))?;
+        row.as_ref().map(item).transpose()
+    }
+
+    async fn dispatched_by(&self, node: &str) -> Result<Vec<QueueItem>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM queue_items WHERE status = 'dispatched' AND claimed_by = $1"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(node)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::query("items dispatched by node"))?;
+        items(&rows)
+    }
+}

@@ -1,0 +1,421 @@
+//! Queue store conformance: the same assertions on SQLite and PostgreSQL.
+
+mod support;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Duration as Span, Utc};
+use ringmaster::dispatch::a2a_message;
+use ringmaster::store::{
+    Claim, DispatchResult, NewQueueItem, Priority, QueueItem, QueueStatus, Recorded, Store,
+};
+use support::at;
+
+const MAX: u32 = 3;
+
+fn item(ws: &str, text: &str) -> NewQueueItem {
+    NewQueueItem::new(ws, a2a_message(text, text))
+}
+
+async fn claim(store: &Store, ws: &str, limit: u32, now: DateTime<Utc>) -> Vec<QueueItem> {
+    store
+        .claim(Claim {
+            workspace: ws,
+            limit,
+            now,
+            lease_until: now + Span::seconds(600),
+            node: "node-a",
+        })
+        .await
+        .unwrap()
+}
+
+fn applied(r: Recorded) -> QueueItem {
+    match r {
+        Recorded::Applied(item) => item,
+        Recorded::LeaseLost => panic!("lease unexpectedly lost"),
+    }
+}
+
+async fn claims_by_priority_then_age(store: Store) {
+    let t0 = at(2026, 2, 1, 0, 0, 0);
+    let mut ids = Vec::new();
+    for (i, p) in [
+        Priority::INFO,
+        Priority::TASK,
+        Priority::CRITICAL,
+        Priority::TASK,
+        Priority::INFO,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let e = store
+            .enqueue(
+                &item("w", &format!("m{i}")).priority(p),
+                MAX,
+                t0 + Span::seconds(i as i64),
+            )
+            .await
+            .unwrap();
+        assert_eq!(e.depth, i as u64 + 1);
+        assert!(!e.deduplicated);
+        ids.push(e.id);
+    }
+    store.enqueue(&item("other", "x"), MAX, t0).await.unwrap();
+    let now = t0 + Span::seconds(10);
+    let first = claim(&store, "w", 3, now).await;
+    assert_eq!(
+        first.iter().map(|i| i.id).collect::<Vec<_>>(),
+        vec![ids[2], ids[1], ids[3]]
+    );
+    assert!(first
+        .iter()
+        .all(|i| i.status == QueueStatus::Dispatched && i.claimed_by.as_deref() == Some("node-a")));
+    let rest = claim(&store, "w", 10, now).await;
+    assert_eq!(
+        rest.iter().map(|i| i.id).collect::<Vec<_>>(),
+        vec![ids[0], ids[4]]
+    );
+    assert!(
+        claim(&store, "w", 10, now).await.is_empty(),
+        "nothing is claimed twice"
+    );
+    assert_eq!(
+        store.queue_depth("w").await.unwrap(),
+        5,
+        "dispatched items are still active"
+    );
+    assert_eq!(store.ready_workspaces(now).await.unwrap(), vec!["other"]);
+}
+
+async fn idempotency_key_dedupes_while_active_only(store: Store) {
+    let t0 = at(2026, 2, 1, 0, 0, 0);
+    let a = store
+        .enqueue(&item("w", "a").key("k1"), MAX, t0)
+        .await
+        .unwrap();
+    let b = store
+        .enqueue(&item("w", "b").key("k1"), MAX, t0)
+        .await
+        .unwrap();
+    assert_eq!(b.id, a.id);
+    assert!(b.deduplicated);
+    assert_eq!(b.depth, 1);
+    // Same key, other workspace: a different item.
+    let c = store
+        .enqueue(&item("v", "c").key("k1"), MAX, t0)
+        .await
+        .unwrap();
+    assert_ne!(c.id, a.id);
+
+    // Still deduped while dispatched.
+    let claimed = claim(&store, "w", 1, t0).await;
+    assert_eq!(
+        store
+            .enqueue(&item("w", "again").key("k1"), MAX, t0)
+            .await
+            .unwrap()
+            .id,
+        a.id
+    );
+    // Once it ended, the key makes a new item.
+    let token = claimed[0].lease_token.clone().unwrap();
+    applied(
+        store
+            .record_dispatch(
+                a.id,
+                &token,
+                &DispatchResult::Delivered {
+                    response: "{}".into(),
+                },
+                t0,
+            )
+            .await
+            .unwrap(),
+    );
+    let d = store
+        .enqueue(&item("w", "new").key("k1"), MAX, t0)
+        .await
+        .unwrap();
+    assert_ne!(d.id, a.id);
+    assert!(!d.deduplicated);
+}
+
+async fn batch_enqueue_answers_in_order_with_dedupe(store: Store) {
+    let t0 = at(2026, 2, 1, 0, 0, 0);
+    let batch = vec![
+        item("w", "1").key("a"),
+        item("w", "2"),
+        item("w", "3").key("a"),
+        item("x", "4"),
+    ];
+    let out = store.enqueue_batch(&batch, MAX, t0).await.unwrap();
+    assert_eq!(out.len(), 4);
+    assert_eq!(out[2].id, out[0].id);
+    assert!(out[2].deduplicated);
+    assert_eq!(store.queue_depth("w").await.unwrap(), 2);
+    assert_eq!(store.queue_depth("x").await.unwrap(), 1);
+    let listed = store.list_queue("w", None, 10).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|i| i.id).collect::<Vec<_>>(),
+        vec![out[1].id, out[0].id],
+        "newest first"
+    );
+    let mut counts = store.queue_counts().await.unwrap();
+    counts.sort();
+    assert_eq!(counts, vec![(QueueStatus::Queued, 3)]);
+}
+
+async fn ttl_expiry_skips_and_then_expires(store: Store) {
+    let t0 = at(2026, 2, 1, 0, 0, 0);
+    let short = store
+        .enqueue(&item("w", "short").ttl(Duration::from_secs(60)), MAX, t0)
+        .await
+        .unwrap();
+    let long = store
+        .enqueue(&item("w", "long").ttl(Duration::from_secs(600)), MAX, t0)
+        .await
+        .unwrap();
+    let later = t0 + Span::seconds(61);
+    // The claim skips the expired one even before the expiry sweep ran.
+    let claimed = claim(&store, "w", 10, later).await;
+    assert_eq!(
+        claimed.iter().map(|i| i.id).collect::<Vec<_>>(),
+        vec![long.id]
+    );
+    let expired = store.expire_due(later).await.unwrap();
+    assert_eq!(
+        expired.iter().map(|i| i.id).collect::<Vec<_>>(),
+        vec![short.id]
+    );
+    assert_eq!(expired[0].status, QueueStatus::Expired);
+    assert_eq!(expired[0].finished_at, Some(later));
+    assert!(
+        store.expire_due(later).await.unwrap().is_empty(),
+        "expiry is idempotent"
+    );
+    // A dispatched item is not expired under its deliverer.
+    assert!(store
+        .expire_due(t0 + Span::seconds(700))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn busy_requeues_without_counting_an_attempt(store: Store) {
+    let t0 = at(2026, 2, 1, 0, 0, 0);
+    let e = store.enqueue(&item("w", "m"), MAX, t0).await.unwrap();
+    for _ in 0..5 {
+        let c = claim(&store, "w", 1, t0).await;
+        let row = applied(
+            store
+                .record_dispatch(
+                    e.id,
+                    c[0].lease_token.as_deref().unwrap(),
+                    &DispatchResult::Busy {
+                        reason: "no room".into(),
+                    },
+                    t0,
+                )
+                .await
+                .unwrap(),
+        );
+        assert_eq!((row.status, row.attempts), (QueueStatus::Queued, 0));
+        assert_eq!(row.last_error.as_deref(), Some("no room"));
+        assert_eq!(row.available_at, t0, "busy keeps its place in line");
+    }
+}
+
+async fn errors_back_off_and_end_failed_with_the_error_kept(store: Store) {
+    let t0 = at(2026, 2, 1, 0, 0, 0);
+    let e = store.enqueue(&item("w", "m"), MAX, t0).await.unwrap();
+    let mut now = t0;
+    for attempt in 1..=MAX {
+        let c = claim(&store, "w", 1, now).await;
+        assert_eq!(c.len(), 1, "attempt {attempt} is claimable");
+        let retry_at = now + Span::seconds(2i64 << attempt);
+        let row = applied(
+            store
+                .record_dispatch(
+                    e.id,
+                    c[0].lease_token.as_deref().unwrap(),
+                    &DispatchResult::Error {
+                        message: format!("HTTP 500 #{attempt}"),
+                        retry_at,
+                    },
+                    now,
+                )
+                .await
+                .unwrap(),
+        );
+        assert_eq!(row.attempts, attempt as i32);
+        assert_eq!(
+            row.last_error.as_deref(),
+            Some(format!("HTTP 500 #{attempt}").as_str())
+        );
+        if attempt < MAX {
+            assert_eq!(row.status, QueueStatus::Queued);
+            assert!(
+                claim(&store, "w", 1, retry_at - Span::milliseconds(1))
+                    .await
+                    .is_empty(),
+                "not before the backoff"
+            );
+            now = retry_at;
+        } else {
+            assert_eq!(row.status, QueueStatus::Failed);
+            assert_eq!(row.finished_at, Some(now));
+        }
+    }
+    assert!(
+        claim(&store, "w", 1, now + Span::days(1)).await.is_empty(),
+        "failed is final"
+    );
+    let stored = store.get_queue_item(e.id).await.unwrap().unwrap();
+    assert_eq!(stored.last_error.as_deref(), Some("HTTP 500 #3"));
+}
+
+async fn outcomes_are_fenced_by_the_lease_token(store: Store) {
+    let t0 = at(2026, 2, 1, 0, 0, 0);
+    let e = store.enqueue(&item("w", "m"), MAX, t0).await.unwrap();
+    let c = claim(&store, "w", 1, t0).await;
+    let wrong = store
+        .record_dispatch(
+            e.id,
+            "not-the-token",
+            &DispatchResult::Delivered {
+                response: "{}".into(),
+            },
+            t0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(wrong, Recorded::LeaseLost);
+    let right = applied(
+        store
+            .record_dispatch(
+                e.id,
+                c[0].lease_token.as_deref().unwrap(),
+                &DispatchResult::Delivered {
+                    response: "{\"result\":1}".into(),
+                },
+                t0,
+            )
+            .await
+            .unwrap(),
+    );
+    assert_eq!(right.status, QueueStatus::Completed);
+    assert_eq!(right.response.as_deref(), Some("{\"result\":1}"));
+    // A second outcome for the same claim changes nothing.
+    let again = store
+        .record_dispatch(
+            e.id,
+            c[0].lease_token.as_deref().unwrap(),
+            &DispatchResult::Busy {
+                reason: "late".into(),
+            },
+            t0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(again, Recorded::LeaseLost);
+}
+
+async fn expired_leases_are_rescued_and_claimable_again(store: Store) {
+    let t0 = at(2026, 2, 1, 0, 0, 0);
+    let e = store.enqueue(&item("w", "m"), 2, t0).await.unwrap();
+    let c = claim(&store, "w", 1, t0).await; // lease until t0 + 600 s
+    assert!(store
+        .rescue_expired_leases(t0 + Span::seconds(599))
+        .await
+        .unwrap()
+        .is_empty());
+    let rescued = store
+        .rescue_expired_leases(t0 + Span::seconds(600))
+        .await
+        .unwrap();
+    assert_eq!(rescued.len(), 1);
+    assert_eq!(
+        (rescued[0].status, rescued[0].attempts),
+        (QueueStatus::Queued, 1)
+    );
+    assert!(
+        rescued[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("lease held by node-a expired"),
+        "{:?}",
+        rescued[0].last_error
+    );
+    // The vanished node's late outcome is refused.
+    let late = store
+        .record_dispatch(
+            e.id,
+            c[0].lease_token.as_deref().unwrap(),
+            &DispatchResult::Delivered {
+                response: "{}".into(),
+            },
+            t0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(late, Recorded::LeaseLost);
+    // Claimed again; a second lost lease spends the last attempt.
+    let t1 = t0 + Span::seconds(601);
+    assert_eq!(claim(&store, "w", 1, t1).await.len(), 1);
+    let rescued = store
+        .rescue_expired_leases(t1 + Span::seconds(600))
+        .await
+        .unwrap();
+    assert_eq!(
+        (rescued[0].status, rescued[0].attempts),
+        (QueueStatus::Failed, 2)
+    );
+    assert_eq!(store.dispatched_by("node-a").await.unwrap().len(), 0);
+}
+
+async fn concurrent_claims_never_share_an_item(store: Store) {
+    let t0 = at(2026, 2, 1, 0, 0, 0);
+    let batch: Vec<NewQueueItem> = (0..200).map(|i| item("w", &i.to_string())).collect();
+    store.enqueue_batch(&batch, MAX, t0).await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let got = claim(&store, "w", 7, t0).await;
+                if got.is_empty() {
+                    return mine;
+                }
+                mine.extend(got.into_iter().map(|i| i.id));
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let total = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(
+        (total, all.len()),
+        (200, 200),
+        "every item claimed exactly once"
+    );
+}
+
+backend_tests!(
+    claims_by_priority_then_age,
+    idempotency_key_dedupes_while_active_only,
+    batch_enqueue_answers_in_order_with_dedupe,
+    ttl_expiry_skips_and_then_expires,
+    busy_requeues_without_counting_an_attempt,
+    errors_back_off_and_end_failed_with_the_error_kept,
+    outcomes_are_fenced_by_the_lease_token,
+    expired_leases_are_rescued_and_claimable_again,
+    concurrent_claims_never_share_an_item,
+);
