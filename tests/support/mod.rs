@@ -130,3 +130,71 @@ macro_rules! backend_tests {
         }
     };
 }
+
+/// A whole ringmaster for actor tests: manual clock, fake dispatcher, unique
+/// names, timers slow enough that only the test's own messages move time.
+pub struct Harness {
+    pub ringmaster: ringmaster::Ringmaster,
+    pub clock: ManualClock,
+    pub fake: ringmaster::dispatch::FakeDispatcher,
+}
+
+pub fn quiet_config() -> ringmaster::config::Config {
+    let hour = std::time::Duration::from_secs(3600);
+    ringmaster::config::Config {
+        heartbeat_tick: hour,
+        queue_tick: hour,
+        scheduler_tick: hour,
+        sweep_interval: hour,
+        workspace_offline: hour,
+        delivery_timeout: std::time::Duration::from_secs(1),
+        ..ringmaster::config::Config::default()
+    }
+}
+
+impl Harness {
+    pub async fn start(
+        store: Store,
+        config: ringmaster::config::Config,
+        start: DateTime<Utc>,
+    ) -> Harness {
+        Self::start_named(
+            store,
+            config,
+            start,
+            ringmaster::actors::Names::unique("it"),
+            "node-test",
+        )
+        .await
+    }
+
+    pub async fn start_named(
+        store: Store,
+        config: ringmaster::config::Config,
+        start: DateTime<Utc>,
+        names: ringmaster::actors::Names,
+        node: &str,
+    ) -> Harness {
+        let (clock, shared) = manual_clock(start);
+        let fake = ringmaster::dispatch::FakeDispatcher::new();
+        let options = ringmaster::StartOptions {
+            clock: shared,
+            names,
+            dispatcher: Arc::new(fake.clone()),
+            node: node.to_string(),
+            ..ringmaster::StartOptions::new(config, store)
+        };
+        let ringmaster = ringmaster::Ringmaster::start_with(options)
+            .await
+            .expect("ringmaster starts");
+        Harness {
+            ringmaster,
+            clock,
+            fake,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        self.ringmaster.store()
+    }
+}

@@ -1,0 +1,461 @@
+//! The QueueDrainActor, driven by messages on both backends: capacity,
+//! misbehaving dispatchers, restarts, outcomes, and immediate delivery.
+
+mod support;
+
+use std::time::Duration;
+
+use chrono::Duration as Span;
+use ractor::ActorRef;
+use ringmaster::actors::heartbeat::HeartbeatMsg;
+use ringmaster::actors::queue_drain::{QueueMsg, QueueOutcome, SendOutcome};
+use ringmaster::dispatch::{a2a_message, Behavior};
+use ringmaster::store::{Enqueued, NewQueueItem, QueueStatus, Store, WorkspaceBeat};
+use support::{at, eventually, quiet_config, Harness};
+
+fn t0() -> chrono::DateTime<chrono::Utc> {
+    at(2026, 6, 1, 8, 0, 0)
+}
+
+fn queue(h: &Harness) -> ActorRef<QueueMsg> {
+    h.ringmaster.queue().unwrap()
+}
+
+async fn enqueue(h: &Harness, item: NewQueueItem) -> Enqueued {
+    queue(h)
+        .call(
+            |reply| QueueMsg::Enqueue {
+                item,
+                reply: Some(reply),
+            },
+            None,
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap()
+}
+
+async fn beat(h: &Harness, ws: &str, active: u32, max: u32) {
+    h.ringmaster
+        .heartbeat()
+        .unwrap()
+        .call(
+            |reply| HeartbeatMsg::WorkspaceBeat {
+                beat: WorkspaceBeat {
+                    workspace: ws.into(),
+                    active_tasks: active,
+                    max_concurrent: Some(max),
+                },
+                reply: Some(reply),
+            },
+            None,
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
+
+async fn tick(h: &Harness, now: chrono::DateTime<chrono::Utc>) {
+    queue(h)
+        .call(
+            |reply| QueueMsg::Tick {
+                now: Some(now),
+                reply: Some(reply),
+            },
+            None,
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
+
+async fn status_of(store: &Store, id: i64) -> QueueStatus {
+    store.get_queue_item(id).await.unwrap().unwrap().status
+}
+
+async fn wait_status(store: &Store, id: i64, want: QueueStatus) -> ringmaster::store::QueueItem {
+    eventually(10, &format!("item {id} becomes {want}"), || async {
+        let item = store.get_queue_item(id).await.unwrap().unwrap();
+        (item.status == want).then_some(item)
+    })
+    .await
+}
+
+async fn register(h: &Harness, ws: &str, max: u32) {
+    h.store()
+        .register_workspace(ws, Some("http://127.0.0.1:9/unused"), max, t0())
+        .await
+        .unwrap();
+}
+
+async fn an_enqueue_for_a_workspace_with_room_is_delivered_at_once(store: Store) {
+    let h = Harness::start(store, quiet_config(), t0()).await;
+    let mut outcomes = h.ringmaster.queue_events().channel();
+    register(&h, "w", 1).await;
+    h.fake.set("w", Behavior::Reply("hello back".into()));
+    let e = enqueue(
+        &h,
+        NewQueueItem::new("w", a2a_message("k1", "hi")).key("k1"),
+    )
+    .await;
+    let done = wait_status(h.store(), e.id, QueueStatus::Completed).await;
+    assert!(done.response.unwrap().contains("hello back"));
+    let QueueOutcome { item, .. } = tokio::time::timeout(Duration::from_secs(5), outcomes.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((item.id, item.status), (e.id, QueueStatus::Completed));
+    assert_eq!(
+        h.fake.delivered(),
+        vec![("w".to_string(), e.id, Some("k1".to_string()))]
+    );
+    h.ringmaster.shutdown().await;
+}
+
+async fn never_more_in_flight_than_the_workspace_has_room_for(store: Store) {
+    let h = Harness::start(store, quiet_config(), t0()).await;
+    register(&h, "w", 2).await;
+    h.fake.set(
+        "w",
+        Behavior::Slow(Duration::from_millis(30), "done".into()),
+    );
+    let items: Vec<NewQueueItem> = (0..12)
+        .map(|i| NewQueueItem::new("w", a2a_message(&format!("m{i}"), "x")))
+        .collect();
+    queue(&h)
+        .call(
+            |reply| QueueMsg::EnqueueBatch {
+                items,
+                reply: Some(reply),
+            },
+            None,
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    eventually(10, "all 12 delivered", || async {
+        (h.fake.delivered().len() == 12).then_some(())
+    })
+    .await;
+    assert_eq!(
+        h.fake.max_in_flight("w"),
+        2,
+        "max_concurrent 2 means at most 2 at once"
+    );
+    eventually(
+        10,
+        "in-flight count back to zero once every outcome is in",
+        || async {
+            let in_flight = queue(&h)
+                .call(QueueMsg::InFlight, None)
+                .await
+                .ok()?
+                .success_or(())
+                .ok()?;
+            (in_flight.total == 0 && in_flight.by_workspace.is_empty()).then_some(())
+        },
+    )
+    .await;
+    h.ringmaster.shutdown().await;
+}
+
+async fn reported_active_tasks_reduce_the_room(store: Store) {
+    let h = Harness::start(store, quiet_config(), t0()).await;
+    register(&h, "w", 3).await;
+    beat(&h, "w", 3, 3).await; // full
+    let e = enqueue(&h, NewQueueItem::new("w", a2a_message("a", "x"))).await;
+    tick(&h, t0()).await;
+    assert_eq!(
+        status_of(h.store(), e.id).await,
+        QueueStatus::Queued,
+        "no room, no delivery"
+    );
+    assert_eq!(h.fake.calls(), 0);
+    // A beat with room wakes the drain at once (no tick needed).
+    beat(&h, "w", 2, 3).await;
+    wait_status(h.store(), e.id, QueueStatus::Completed).await;
+    h.ringmaster.shutdown().await;
+}
+
+async fn a_busy_answer_requeues_without_an_attempt_until_room_is_reported(store: Store) {
+    let h = Harness::start(store, quiet_config(), t0()).await;
+    register(&h, "w", 1).await;
+    h.fake.set("w", Behavior::Busy);
+    let e = enqueue(&h, NewQueueItem::new("w", a2a_message("a", "x"))).await;
+    let item = eventually(10, "busy answer recorded", || async {
+        let item = h.store().get_queue_item(e.id).await.unwrap().unwrap();
+        (item.last_error.is_some() && item.status == QueueStatus::Queued).then_some(item)
+    })
+    .await;
+    assert_eq!(item.attempts, 0);
+    assert_eq!(h.fake.calls(), 1, "a busy workspace is not hammered");
+    h.fake.set("w", Behavior::Reply("finally".into()));
+    beat(&h, "w", 0, 1).await;
+    let done = wait_status(h.store(), e.id, QueueStatus::Completed).await;
+    assert_eq!(done.attempts, 0);
+    h.ringmaster.shutdown().await;
+}
+
+async fn a_panicking_dispatcher_is_an_error_and_the_actor_keeps_serving(store: Store) {
+    let h = Harness::start(store, quiet_config(), t0()).await;
+    register(&h, "bad", 1).await;
+    register(&h, "good", 1).await;
+    h.fake.set("bad", Behavior::Panic);
+    let bad = enqueue(&h, NewQueueItem::new("bad", a2a_message("a", "x"))).await;
+    let item = eventually(10, "panic recorded as an error", || async {
+        let item = h.store().get_queue_item(bad.id).await.unwrap().unwrap();
+        (item.attempts == 1).then_some(item)
+    })
+    .await;
+    assert_eq!(item.status, QueueStatus::Queued, "retried later, not lost");
+    assert_eq!(
+        item.last_error.as_deref(),
+        Some("dispatcher panicked: fake dispatcher told to panic for bad")
+    );
+    let good = enqueue(&h, NewQueueItem::new("good", a2a_message("b", "x"))).await;
+    wait_status(h.store(), good.id, QueueStatus::Completed).await;
+    let children = h.ringmaster.children().await.unwrap();
+    assert!(
+        children.iter().all(|c| c.restarts == 0),
+        "a dispatcher panic is not an actor crash: {children:?}"
+    );
+    h.ringmaster.shutdown().await;
+}
+
+async fn a_hanging_dispatcher_times_out_and_garbage_is_a_clear_error(store: Store) {
+    let h = Harness::start(store, quiet_config(), t0()).await;
+    register(&h, "hang", 1).await;
+    register(&h, "junk", 1).await;
+    h.fake.set("hang", Behavior::Hang);
+    h.fake.set("junk", Behavior::Garbage);
+    let hang = enqueue(&h, NewQueueItem::new("hang", a2a_message("a", "x"))).await;
+    let junk = enqueue(&h, NewQueueItem::new("junk", a2a_message("b", "x"))).await;
+    let hung = eventually(10, "timeout recorded", || async {
+        let item = h.store().get_queue_item(hang.id).await.unwrap().unwrap();
+        (item.attempts == 1).then_some(item)
+    })
+    .await;
+    assert_eq!(
+        hung.last_error.as_deref(),
+        Some("delivery timed out after 1s")
+    );
+    let junked = eventually(10, "garbage recorded", || async {
+        let item = h.store().get_queue_item(junk.id).await.unwrap().unwrap();
+        (item.attempts == 1).then_some(item)
+    })
+    .await;
+    assert_eq!(
+        junked.last_error.as_deref(),
+        Some("workspace answered HTTP 200 with a body that is not JSON: <<definitely not json")
+    );
+    h.ringmaster.shutdown().await;
+}
+
+async fn errors_back_off_then_fail_with_an_outcome_event(store: Store) {
+    let config = ringmaster::config::Config {
+        queue_max_attempts: 2,
+        ..quiet_config()
+    };
+    let h = Harness::start(store, config, t0()).await;
+    let mut outcomes = h.ringmaster.queue_events().channel();
+    register(&h, "w", 1).await;
+    h.fake.set("w", Behavior::Error("upstream exploded".into()));
+    let e = enqueue(&h, NewQueueItem::new("w", a2a_message("a", "x"))).await;
+    let first = eventually(10, "first failure", || async {
+        let item = h.store().get_queue_item(e.id).await.unwrap().unwrap();
+        (item.attempts == 1).then_some(item)
+    })
+    .await;
+    assert_eq!(
+        first.available_at,
+        t0() + Span::seconds(2),
+        "2 s backoff after the first failure"
+    );
+    tick(&h, t0() + Span::seconds(1)).await;
+    assert_eq!(h.fake.calls(), 1, "not retried before its backoff");
+    h.clock.set(t0() + Span::seconds(2));
+    tick(&h, t0() + Span::seconds(2)).await;
+    let failed = wait_status(h.store(), e.id, QueueStatus::Failed).await;
+    assert_eq!(
+        failed.last_error.as_deref(),
+        Some("workspace answered HTTP 500: upstream exploded")
+    );
+    let event = tokio::time::timeout(Duration::from_secs(5), outcomes.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (event.item.id, event.item.status),
+        (e.id, QueueStatus::Failed)
+    );
+    h.ringmaster.shutdown().await;
+}
+
+async fn ttl_expiry_on_tick_publishes_expired(store: Store) {
+    let h = Harness::start(store, quiet_config(), t0()).await;
+    let mut outcomes = h.ringmaster.queue_events().channel();
+    register(&h, "w", 1).await;
+    beat(&h, "w", 1, 1).await; // no room
+    let e = enqueue(
+        &h,
+        NewQueueItem::new("w", a2a_message("a", "x")).ttl(Duration::from_secs(120)),
+    )
+    .await;
+    tick(&h, t0() + Span::seconds(119)).await;
+    assert_eq!(status_of(h.store(), e.id).await, QueueStatus::Queued);
+    tick(&h, t0() + Span::seconds(120)).await;
+    assert_eq!(status_of(h.store(), e.id).await, QueueStatus::Expired);
+    let event = tokio::time::timeout(Duration::from_secs(5), outcomes.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (event.item.id, event.item.status),
+        (e.id, QueueStatus::Expired)
+    );
+    assert_eq!(h.fake.calls(), 0);
+    h.ringmaster.shutdown().await;
+}
+
+async fn items_survive_the_actor_dying_and_are_delivered_by_its_replacement(store: Store) {
+    let h = Harness::start(store, quiet_config(), t0()).await;
+    register(&h, "w", 1).await;
+    beat(&h, "w", 1, 1).await; // no room yet
+    let ids: Vec<i64> = {
+        let mut ids = Vec::new();
+        for i in 0..3 {
+            ids.push(
+                enqueue(
+                    &h,
+                    NewQueueItem::new("w", a2a_message(&format!("m{i}"), "x")),
+                )
+                .await
+                .id,
+            );
+        }
+        ids
+    };
+    let old = queue(&h);
+    old.kill();
+    let replacement = eventually(10, "queue drain restarted", || async {
+        h.ringmaster
+            .queue()
+            .ok()
+            .filter(|q| q.get_id() != old.get_id())
+    })
+    .await;
+    let children = h.ringmaster.children().await.unwrap();
+    assert_eq!(
+        children
+            .iter()
+            .find(|c| c.role == "queue-drain")
+            .unwrap()
+            .restarts,
+        1
+    );
+    for id in &ids {
+        assert_eq!(
+            status_of(h.store(), *id).await,
+            QueueStatus::Queued,
+            "still there after the crash"
+        );
+    }
+    drop(replacement);
+    beat(&h, "w", 0, 1).await;
+    for id in ids {
+        wait_status(h.store(), id, QueueStatus::Completed).await;
+    }
+    h.ringmaster.shutdown().await;
+}
+
+async fn lease_rescue_brings_back_what_a_vanished_node_claimed(store: Store) {
+    let h = Harness::start(store.clone(), quiet_config(), t0()).await;
+    register(&h, "w", 1).await;
+    beat(&h, "w", 1, 1).await; // keep this node from delivering
+    let e = enqueue(&h, NewQueueItem::new("w", a2a_message("a", "x"))).await;
+    // Another node claims it and vanishes.
+    let claimed = store
+        .claim(ringmaster::store::Claim {
+            workspace: "w",
+            limit: 1,
+            now: t0(),
+            lease_until: t0() + Span::seconds(600),
+            node: "vanished-node",
+        })
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    beat(&h, "w", 0, 1).await;
+    tick(&h, t0() + Span::seconds(599)).await;
+    assert_eq!(
+        status_of(&store, e.id).await,
+        QueueStatus::Dispatched,
+        "lease still held"
+    );
+    h.clock.set(t0() + Span::seconds(600));
+    tick(&h, t0() + Span::seconds(600)).await;
+    let done = wait_status(&store, e.id, QueueStatus::Completed).await;
+    assert_eq!(done.attempts, 1, "the lost attempt is counted");
+    h.ringmaster.shutdown().await;
+}
+
+async fn send_answers_the_response_when_delivered_at_once_or_queued(store: Store) {
+    let h = Harness::start(store, quiet_config(), t0()).await;
+    register(&h, "w", 1).await;
+    h.fake.set("w", Behavior::Reply("at once".into()));
+    let item = NewQueueItem::new("w", a2a_message("s1", "x"));
+    let out = queue(&h)
+        .call(|reply| QueueMsg::Send { item, reply }, None)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    match out {
+        SendOutcome::Delivered { response, .. } => {
+            assert!(response.contains("at once"), "{response}")
+        }
+        other => panic!("expected delivered, got {other:?}"),
+    }
+    beat(&h, "w", 1, 1).await;
+    let item = NewQueueItem::new("w", a2a_message("s2", "x"));
+    let out = queue(&h)
+        .call(|reply| QueueMsg::Send { item, reply }, None)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(out, SendOutcome::Queued { queue_depth: 1, .. }),
+        "{out:?}"
+    );
+    let bad = NewQueueItem::new("w", "{not json");
+    let err = queue(&h)
+        .call(|reply| QueueMsg::Send { item: bad, reply }, None)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        err.to_string().starts_with("body is not valid JSON"),
+        "{err}"
+    );
+    h.ringmaster.shutdown().await;
+}
+
+backend_tests!(
+    an_enqueue_for_a_workspace_with_room_is_delivered_at_once,
+    never_more_in_flight_than_the_workspace_has_room_for,
+    reported_active_tasks_reduce_the_room,
+    a_busy_answer_requeues_without_an_attempt_until_room_is_reported,
+    a_panicking_dispatcher_is_an_error_and_the_actor_keeps_serving,
+    a_hanging_dispatcher_times_out_and_garbage_is_a_clear_error,
+    errors_back_off_then_fail_with_an_outcome_event,
+    ttl_expiry_on_tick_publishes_expired,
+    items_survive_the_actor_dying_and_are_delivered_by_its_replacement,
+    lease_rescue_brings_back_what_a_vanished_node_claimed,
+    send_answers_the_response_when_delivered_at_once_or_queued,
+);
