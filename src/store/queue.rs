@@ -258,6 +258,15 @@ pub trait QueueStore {
         now: DateTime<Utc>,
     ) -> Result<Recorded, StoreError>;
 
+    /// Record many deliveries at once (`completed`, response kept), each fenced
+    /// by its lease token: `(id, lease token, response)`. Answers the rows that
+    /// changed; an id missing from the answer had lost its lease.
+    async fn complete_many(
+        &self,
+        done: &[(i64, String, String)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<QueueItem>, StoreError>;
+
     /// Mark `expired` every queued item whose TTL ran out. Answers them.
     async fn expire_due(&self, now: DateTime<Utc>) -> Result<Vec<QueueItem>, StoreError>;
 

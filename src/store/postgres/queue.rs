@@ -59,6 +59,12 @@ fn int(n: u32) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
 
+/// One enqueue in one statement (one round trip): insert unless an active
+/// item holds the key, find that item otherwise, count the depth and notify
+/// the other nodes. The CTEs share one snapshot, taken before the insert, so
+/// the count misses the new row (hence `+ 1`) and the lookup misses a row
+/// committed by a concurrent enqueue of the same key: the insert then waited
+/// for that row, did nothing, and the next round (a new snapshot) finds it.
 async fn enqueue_on(
     conn: &mut PgConnection,
     item: &NewQueueItem,
@@ -69,18 +75,25 @@ async fn enqueue_on(
         .ttl
         .and_then(|ttl| chrono::Duration::from_std(ttl).ok())
         .map(|ttl| now + ttl);
-    // Under READ COMMITTED an insert that conflicts with an uncommitted
-    // insert of the same key waits for it, then does nothing; the lookup then
-    // sees the committed row. If that row finished in between, go round again.
     for _ in 0..5 {
-        let inserted: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO queue_items (workspace_id, caller, priority, method, body, idempotency_key,
-                 max_attempts, enqueued_at, available_at, expires_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $8)
-             ON CONFLICT (workspace_id, idempotency_key)
-                 WHERE status IN ('queued', 'dispatched') AND idempotency_key IS NOT NULL
-             DO NOTHING
-             RETURNING id",
+        let row = sqlx::query(
+            "WITH ins AS (
+                 INSERT INTO queue_items (workspace_id, caller, priority, method, body,
+                     idempotency_key, max_attempts, enqueued_at, available_at, expires_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $8)
+                 ON CONFLICT (workspace_id, idempotency_key)
+                     WHERE status IN ('queued', 'dispatched') AND idempotency_key IS NOT NULL
+                 DO NOTHING
+                 RETURNING id
+             )
+             SELECT
+                 (SELECT id FROM ins) AS inserted,
+                 (SELECT id FROM queue_items
+                   WHERE $6::text IS NOT NULL AND workspace_id = $1 AND idempotency_key = $6
+                     AND status IN ('queued', 'dispatched') LIMIT 1) AS existing,
+                 (SELECT COUNT(*) FROM queue_items
+                   WHERE workspace_id = $1 AND status IN ('queued', 'dispatched')) AS depth,
+                 pg_notify($10, $1) IS NULL AS notified",
         )
         .bind(&item.workspace)
         .bind(&item.caller)
@@ -91,41 +104,30 @@ async fn enqueue_on(
         .bind(int(max_attempts))
         .bind(now)
         .bind(expires_at)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(StoreError::query("enqueue"))?;
-        let (id, deduplicated) = match inserted {
-            Some(id) => (id, false),
-            None => {
-                let existing: Option<i64> = sqlx::query_scalar(
-                    "SELECT id FROM queue_items
-                     WHERE workspace_id = $1 AND idempotency_key = $2
-                       AND status IN ('queued', 'dispatched')",
-                )
-                .bind(&item.workspace)
-                .bind(&item.idempotency_key)
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(StoreError::query("enqueue: find active item with key"))?;
-                match existing {
-                    Some(id) => (id, true),
-                    None => continue,
-                }
-            }
-        };
-        let depth: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM queue_items
-             WHERE workspace_id = $1 AND status IN ('queued', 'dispatched')",
-        )
-        .bind(&item.workspace)
+        .bind(QUEUE_CHANNEL)
         .fetch_one(&mut *conn)
         .await
-        .map_err(StoreError::query("enqueue: depth"))?;
-        return Ok(Enqueued {
-            id,
-            depth: depth as u64,
-            deduplicated,
-        });
+        .map_err(StoreError::query("enqueue"))?;
+        let inserted: Option<i64> = row.get("inserted");
+        let existing: Option<i64> = row.get("existing");
+        let depth: i64 = row.get("depth");
+        match (inserted, existing) {
+            (Some(id), _) => {
+                return Ok(Enqueued {
+                    id,
+                    depth: depth as u64 + 1,
+                    deduplicated: false,
+                })
+            }
+            (None, Some(id)) => {
+                return Ok(Enqueued {
+                    id,
+                    depth: depth as u64,
+                    deduplicated: true,
+                })
+            }
+            (None, None) => continue,
+        }
     }
     Err(StoreError::Contended {
         operation: "enqueue",
@@ -171,24 +173,135 @@ impl QueueStore for PgStore {
         max_attempts: u32,
         now: DateTime<Utc>,
     ) -> Result<Vec<Enqueued>, StoreError> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut tx = self
             .pool
             .begin()
             .await
             .map_err(StoreError::query("enqueue batch: begin"))?;
-        let mut out = Vec::with_capacity(items.len());
-        for item in items {
-            out.push(enqueue_on(&mut tx, item, max_attempts, now).await?);
-        }
-        notify(
-            &mut tx,
-            items.iter().map(|i| i.workspace.as_str()).collect(),
+        let col = |f: fn(&NewQueueItem) -> Option<String>| items.iter().map(f).collect::<Vec<_>>();
+        let workspaces = col(|i| Some(i.workspace.clone()));
+        let callers = col(|i| i.caller.clone());
+        let methods = col(|i| Some(i.method.clone()));
+        let bodies = col(|i| Some(i.body.clone()));
+        let keys = col(|i| i.idempotency_key.clone());
+        let priorities: Vec<i32> = items.iter().map(|i| i.priority.0).collect();
+        let expiries: Vec<Option<DateTime<Utc>>> = items
+            .iter()
+            .map(|i| {
+                i.ttl
+                    .and_then(|t| chrono::Duration::from_std(t).ok())
+                    .map(|t| now + t)
+            })
+            .collect();
+        // One INSERT for the batch. Rows are inserted in input order (the
+        // ORDER BY on the ordinality), so ids ascend in input order; a keyed
+        // row that hit an active item (or an earlier row of this batch) is
+        // skipped and resolved below.
+        let inserted = sqlx::query(
+            "INSERT INTO queue_items (workspace_id, caller, priority, method, body,
+                 idempotency_key, max_attempts, enqueued_at, available_at, expires_at, updated_at)
+             SELECT w, c, p, m, b, k, $8, $9, $9, e, $9
+             FROM UNNEST($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[],
+                         $7::timestamptz[]) WITH ORDINALITY AS u(w, c, p, m, b, k, e, ord)
+             ORDER BY ord
+             ON CONFLICT (workspace_id, idempotency_key)
+                 WHERE status IN ('queued', 'dispatched') AND idempotency_key IS NOT NULL
+             DO NOTHING
+             RETURNING id, workspace_id, idempotency_key",
         )
-        .await?;
+        .bind(&workspaces)
+        .bind(&callers)
+        .bind(&priorities)
+        .bind(&methods)
+        .bind(&bodies)
+        .bind(&keys)
+        .bind(&expiries)
+        .bind(int(max_attempts))
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(StoreError::query("enqueue batch"))?;
+        let mut rows: Vec<(i64, String, Option<String>)> = inserted
+            .iter()
+            .map(|r| (r.get("id"), r.get("workspace_id"), r.get("idempotency_key")))
+            .collect();
+        rows.sort_by_key(|r| r.0);
+        let mut next = rows.into_iter().peekable();
+        let mut by_key: std::collections::HashMap<(String, String), i64> = Default::default();
+        let mut resolved: Vec<(i64, bool)> = Vec::with_capacity(items.len());
+        for item in items {
+            let matches_next = next.peek().is_some_and(|(_, w, k)| {
+                *w == item.workspace
+                    && *k == item.idempotency_key
+                    && item
+                        .idempotency_key
+                        .as_ref()
+                        .is_none_or(|key| !by_key.contains_key(&(w.clone(), key.clone())))
+            });
+            if matches_next {
+                let (id, w, k) = next.next().expect("peeked");
+                if let Some(k) = k {
+                    by_key.insert((w, k), id);
+                }
+                resolved.push((id, false));
+                continue;
+            }
+            let key = item
+                .idempotency_key
+                .clone()
+                .expect("only keyed rows can be skipped by ON CONFLICT");
+            let id = match by_key.get(&(item.workspace.clone(), key.clone())) {
+                Some(id) => *id,
+                None => {
+                    let id: i64 = sqlx::query_scalar(
+                        "SELECT id FROM queue_items WHERE workspace_id = $1 AND idempotency_key = $2
+                           AND status IN ('queued', 'dispatched')",
+                    )
+                    .bind(&item.workspace)
+                    .bind(&key)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(StoreError::query("enqueue batch: find active item with key"))?
+                    .ok_or(StoreError::Contended {
+                        operation: "enqueue batch",
+                    })?;
+                    by_key.insert((item.workspace.clone(), key), id);
+                    id
+                }
+            };
+            resolved.push((id, true));
+        }
+        // Depth per workspace after the batch (every item of a workspace gets it).
+        let distinct: BTreeSet<&str> = items.iter().map(|i| i.workspace.as_str()).collect();
+        let names: Vec<String> = distinct.iter().map(|w| w.to_string()).collect();
+        let depths: std::collections::HashMap<String, i64> = sqlx::query(
+            "SELECT workspace_id, COUNT(*) AS n FROM queue_items
+             WHERE workspace_id = ANY($1) AND status IN ('queued', 'dispatched')
+             GROUP BY workspace_id",
+        )
+        .bind(&names)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(StoreError::query("enqueue batch: depth"))?
+        .iter()
+        .map(|r| (r.get("workspace_id"), r.get("n")))
+        .collect();
+        notify(&mut tx, distinct).await?;
         tx.commit()
             .await
             .map_err(StoreError::query("enqueue batch: commit"))?;
-        Ok(out)
+        Ok(items
+            .iter()
+            .zip(resolved)
+            .map(|(item, (id, deduplicated))| Enqueued {
+                id,
+                depth: depths.get(&item.workspace).copied().unwrap_or(0) as u64,
+                deduplicated,
+            })
+            .collect())
     }
 
     async fn claim(&self, claim: Claim<'_>) -> Result<Vec<QueueItem>, StoreError> {
@@ -295,6 +408,40 @@ impl QueueStore for PgStore {
             Some(row) => Ok(Recorded::Applied(item(&row)?)),
             None => Ok(Recorded::LeaseLost),
         }
+    }
+
+    async fn complete_many(
+        &self,
+        done: &[(i64, String, String)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<QueueItem>, StoreError> {
+        if done.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = done.iter().map(|d| d.0).collect();
+        let tokens: Vec<&str> = done.iter().map(|d| d.1.as_str()).collect();
+        let responses: Vec<&str> = done.iter().map(|d| d.2.as_str()).collect();
+        let sql = format!(
+            "UPDATE queue_items q SET status = 'completed', response = u.response, finished_at = $4,
+                 updated_at = $4, lease_token = NULL, claimed_by = NULL, lease_expires_at = NULL
+             FROM UNNEST($1::bigint[], $2::text[], $3::text[]) AS u(id, token, response)
+             WHERE q.id = u.id AND q.status = 'dispatched' AND q.lease_token = u.token
+             RETURNING {}",
+            COLUMNS
+                .split(", ")
+                .map(|c| format!("q.{}", c.trim()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let rows = sqlx::query(&sql)
+            .bind(&ids)
+            .bind(&tokens)
+            .bind(&responses)
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::query("complete many"))?;
+        items(&rows)
     }
 
     async fn expire_due(&self, now: DateTime<Utc>) -> Result<Vec<QueueItem>, StoreError> {

@@ -264,6 +264,43 @@ impl QueueStore for SqliteStore {
         }
     }
 
+    async fn complete_many(
+        &self,
+        done: &[(i64, String, String)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<QueueItem>, StoreError> {
+        let sql = format!(
+            "UPDATE queue_items SET status = 'completed', response = ?3, finished_at = ?4,
+                 updated_at = ?4, lease_token = NULL, claimed_by = NULL, lease_expires_at = NULL
+             WHERE id = ?1 AND status = 'dispatched' AND lease_token = ?2
+             RETURNING {COLUMNS}"
+        );
+        // One transaction: one fsync for the whole batch.
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(StoreError::query("complete many: begin"))?;
+        let mut out = Vec::with_capacity(done.len());
+        for (id, token, response) in done {
+            let row = sqlx::query(&sql)
+                .bind(id)
+                .bind(token)
+                .bind(response)
+                .bind(to_ms(now))
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(StoreError::query("complete many"))?;
+            if let Some(row) = row {
+                out.push(item(&row)?);
+            }
+        }
+        tx.commit()
+            .await
+            .map_err(StoreError::query("complete many: commit"))?;
+        Ok(out)
+    }
+
     async fn expire_due(&self, now: DateTime<Utc>) -> Result<Vec<QueueItem>, StoreError> {
         let sql = format!(
             "UPDATE queue_items SET status = 'expired', finished_at = ?1, updated_at = ?1
