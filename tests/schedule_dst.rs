@@ -342,7 +342,13 @@ fn utc_is_plain() {
 #[test]
 fn kolkata_half_hour_offset() {
     assert_eq!(
-        fires("0 9 * * *", "Asia/Kolkata", Vixie, "2026-06-01T00:00:00Z", 2),
+        fires(
+            "0 9 * * *",
+            "Asia/Kolkata",
+            Vixie,
+            "2026-06-01T00:00:00Z",
+            2
+        ),
         ["2026-06-01T03:30:00Z", "2026-06-02T03:30:00Z"]
     );
 }
@@ -352,7 +358,13 @@ fn kolkata_half_hour_offset() {
 #[test]
 fn london_both_transitions() {
     assert_eq!(
-        fires("30 1 * * *", "Europe/London", Vixie, "2026-03-28T00:00:00Z", 3),
+        fires(
+            "30 1 * * *",
+            "Europe/London",
+            Vixie,
+            "2026-03-28T00:00:00Z",
+            3
+        ),
         [
             "2026-03-28T01:30:00Z",
             "2026-03-29T01:00:00Z",
@@ -360,7 +372,13 @@ fn london_both_transitions() {
         ]
     );
     assert_eq!(
-        fires("30 1 * * *", "Europe/London", Literal, "2026-10-24T00:00:00Z", 4),
+        fires(
+            "30 1 * * *",
+            "Europe/London",
+            Literal,
+            "2026-10-24T00:00:00Z",
+            4
+        ),
         [
             "2026-10-24T00:30:00Z",
             "2026-10-25T00:30:00Z",

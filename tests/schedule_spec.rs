@@ -139,10 +139,7 @@ fn sunday_is_both_zero_and_seven() {
 
 #[test]
 fn question_mark_in_day_fields_means_any() {
-    assert_eq!(
-        utc("0 0 ? * MON", SUNDAY, 2),
-        utc("0 0 * * MON", SUNDAY, 2)
-    );
+    assert_eq!(utc("0 0 ? * MON", SUNDAY, 2), utc("0 0 * * MON", SUNDAY, 2));
     assert_eq!(
         utc("0 0 1 * ?", SUNDAY, 2),
         ["2026-07-01T00:00:00Z", "2026-08-01T00:00:00Z"]
@@ -276,9 +273,18 @@ fn daily_wall_clock_times() {
         "2026-01-01T13:00:00Z",
         "2026-01-02T07:00:00Z",
     ];
-    assert_eq!(utc("daily 07:00,13:00", "2026-01-01T00:00:00Z", 3), expected);
-    assert_eq!(utc("daily 13:00,07:00", "2026-01-01T00:00:00Z", 3), expected);
-    assert_eq!(utc("daily 07:00, 13:00", "2026-01-01T00:00:00Z", 3), expected);
+    assert_eq!(
+        utc("daily 07:00,13:00", "2026-01-01T00:00:00Z", 3),
+        expected
+    );
+    assert_eq!(
+        utc("daily 13:00,07:00", "2026-01-01T00:00:00Z", 3),
+        expected
+    );
+    assert_eq!(
+        utc("daily 07:00, 13:00", "2026-01-01T00:00:00Z", 3),
+        expected
+    );
     assert_eq!(
         utc("daily 07:00:30", "2026-01-01T00:00:00Z", 1),
         ["2026-01-01T07:00:30Z"]
@@ -378,7 +384,10 @@ fn out_of_range_values_name_the_field() {
         ("0 0 * * 8", "day-of-week: 8 is out of range 0-7"),
         ("60 0 0 * * *", "second: 60 is out of range 0-59"),
         ("0 1-24 * * *", "hour: 24 is out of range 0-23"),
-        ("99999999999 * * * *", "minute: 99999999999 is out of range 0-59"),
+        (
+            "99999999999 * * * *",
+            "minute: 99999999999 is out of range 0-59",
+        ),
     ];
     for (spec, message) in cases {
         assert_eq!(refused(spec), message, "{spec}");
@@ -414,7 +423,10 @@ fn garbage_in_a_field() {
         ("0 0 1x * *", "day-of-month: \"1x\" is not a number"),
         ("0 0 * * -1", "day-of-week: \"\" is not a number"),
         ("1,,2 * * * *", "minute: empty item in list \"1,,2\""),
-        ("0 ? * * *", "hour: ? is only allowed in day-of-month and day-of-week"),
+        (
+            "0 ? * * *",
+            "hour: ? is only allowed in day-of-month and day-of-week",
+        ),
     ];
     for (spec, message) in cases {
         assert_eq!(refused(spec), message, "{spec}");
@@ -438,7 +450,12 @@ fn wrong_field_count_and_empty() {
 
 #[test]
 fn specs_that_can_never_fire() {
-    for spec in ["0 0 30 2 *", "0 0 31 4 *", "0 0 31 2,4,6,9,11 *", "0 0 30,31 FEB *"] {
+    for spec in [
+        "0 0 30 2 *",
+        "0 0 31 4 *",
+        "0 0 31 2,4,6,9,11 *",
+        "0 0 30,31 FEB *",
+    ] {
         assert_eq!(refused(spec), format!("spec {spec:?} can never fire"));
         assert_eq!(refusal(spec).field(), Some("cron"));
     }
@@ -472,9 +489,18 @@ fn interval_refusals() {
     let cases = [
         ("every 0m", "every 0m: interval must be positive"),
         ("every 0h0m", "every 0h0m: interval must be positive"),
-        ("every 15", "every 15: expected a duration such as 15m, 1h, 90s or 2h30m"),
-        ("every", "every: expected a duration such as 15m, 1h, 90s or 2h30m"),
-        ("every m", "every m: expected a duration such as 15m, 1h, 90s or 2h30m"),
+        (
+            "every 15",
+            "every 15: expected a duration such as 15m, 1h, 90s or 2h30m",
+        ),
+        (
+            "every",
+            "every: expected a duration such as 15m, 1h, 90s or 2h30m",
+        ),
+        (
+            "every m",
+            "every m: expected a duration such as 15m, 1h, 90s or 2h30m",
+        ),
         ("every 5x", "every 5x: unknown unit 'x' (use s, m, h or d)"),
         ("every 400d", "every 400d: interval must be at most 366d"),
     ];

@@ -86,7 +86,9 @@ pub(crate) fn resolve(
                 Resolved::Twice(a, b)
             }
         }
-        LocalResult::None if appointments => gap_end(tz, local).map_or(Resolved::Lost, Resolved::Once),
+        LocalResult::None if appointments => {
+            gap_end(tz, local).map_or(Resolved::Lost, Resolved::Once)
+        }
         LocalResult::None => Resolved::Lost,
     }
 }

@@ -372,7 +372,10 @@ mod tests {
     use super::*;
 
     fn days(text: &str) -> Vec<u32> {
-        parse_field(Field::DayOfWeek, text).unwrap().iter().collect()
+        parse_field(Field::DayOfWeek, text)
+            .unwrap()
+            .iter()
+            .collect()
     }
 
     #[test]

@@ -41,7 +41,11 @@ impl Matcher {
         let dow = if f.days_of_week.covers(0, 6) {
             "*".to_string()
         } else {
-            join(f.days_of_week.iter().map(|d| WEEKDAY_NAMES[d as usize].to_string()))
+            join(
+                f.days_of_week
+                    .iter()
+                    .map(|d| WEEKDAY_NAMES[d as usize].to_string()),
+            )
         };
         let expressions = if f.dom_star || f.dow_star {
             // Vixie ANDs the day fields when either one's text starts with `*`, which is

@@ -59,13 +59,14 @@ impl ScheduleSpec {
     /// within the horizon.
     pub fn parse(text: &str, timezone: &str, dst: DstPolicy) -> Result<ScheduleSpec, SpecError> {
         let form = grammar::parse_form(text)?;
-        let tz = Tz::from_str(timezone)
-            .map_err(|_| SpecError::UnknownTimezone(timezone.to_string()))?;
+        let tz =
+            Tz::from_str(timezone).map_err(|_| SpecError::UnknownTimezone(timezone.to_string()))?;
         let kind = match form {
-            Form::Every(interval) => Kind::Interval(
-                Duration::from_std(interval)
-                    .map_err(|_| SpecError::NeverFires { spec: text.trim().to_string() })?,
-            ),
+            Form::Every(interval) => Kind::Interval(Duration::from_std(interval).map_err(
+                |_| SpecError::NeverFires {
+                    spec: text.trim().to_string(),
+                },
+            )?),
             Form::Daily(times) => Kind::WallClock {
                 matcher: Matcher::daily(&times)?,
                 fixed_time: true,
