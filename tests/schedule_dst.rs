@@ -387,3 +387,44 @@ fn london_both_transitions() {
         ]
     );
 }
+
+// ---- Seconds specs ----
+
+#[test]
+fn seconds_slots_in_a_gap_coalesce_under_vixie() {
+    // `* 30 2` is fixed-time (the seconds field does not count): 60 gap slots, one fire.
+    assert_eq!(
+        fires("* 30 2 * * *", NY, Vixie, "2026-03-08T00:00:00Z", 3),
+        [
+            "2026-03-08T07:00:00Z",
+            "2026-03-09T06:30:00Z",
+            "2026-03-09T06:30:01Z"
+        ]
+    );
+    assert_eq!(
+        fires("* 30 2 * * *", NY, Literal, "2026-03-08T00:00:00Z", 1),
+        ["2026-03-09T06:30:00Z"]
+    );
+}
+
+#[test]
+fn every_second_runs_straight_through_fall_back() {
+    for dst in [Vixie, Literal] {
+        assert_eq!(
+            fires("* * * * * *", NY, dst, "2026-11-01T05:59:58Z", 3),
+            [
+                "2026-11-01T05:59:59Z",
+                "2026-11-01T06:00:00Z",
+                "2026-11-01T06:00:01Z"
+            ]
+        );
+        // 7,200 consecutive seconds across the overlap, none skipped or repeated.
+        let spec = ScheduleSpec::parse("* * * * * *", NY, dst).unwrap();
+        let start = at("2026-11-01T05:00:00Z");
+        let got = spec.upcoming(start, 7200);
+        assert_eq!(got.len(), 7200);
+        for (k, t) in got.iter().enumerate() {
+            assert_eq!(*t, start + chrono::Duration::seconds(k as i64 + 1));
+        }
+    }
+}

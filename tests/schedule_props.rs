@@ -37,7 +37,7 @@ const ZONES: [(&str, &[&str]); 6] = [
 ];
 
 /// How far past `after` the oracle compares fires.
-const WINDOW_HOURS: i64 = 50;
+const WINDOW_HOURS: i64 = 100;
 
 /// One generated field: its text and the values it means (day-of-week 7 folded to 0).
 #[derive(Clone, Debug)]

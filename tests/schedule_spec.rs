@@ -529,3 +529,22 @@ fn daily_refusals() {
         "daily: \"\" is not a time (expected HH:MM or HH:MM:SS, e.g. daily 03:00 or daily 07:00,13:00)"
     );
 }
+
+#[test]
+fn extreme_instants_give_none_instead_of_panicking() {
+    for text in ["0 0 * * *", "every 1h", "daily 03:00"] {
+        let spec = ScheduleSpec::parse(text, "Pacific/Chatham", DstPolicy::Vixie).unwrap();
+        assert_eq!(spec.next_after(DateTime::<Utc>::MAX_UTC), None, "{text}");
+        assert!(
+            spec.upcoming(DateTime::<Utc>::MAX_UTC, 3).is_empty(),
+            "{text}"
+        );
+    }
+    let spec = ScheduleSpec::parse("0 0 * * *", "UTC", DstPolicy::Vixie).unwrap();
+    assert_eq!(spec.next_after(DateTime::<Utc>::MIN_UTC), None);
+    // The matcher's calendar ends with 2100.
+    assert_eq!(
+        spec.upcoming(at("2100-12-30T12:00:00Z"), 3),
+        [at("2100-12-31T00:00:00Z")]
+    );
+}

@@ -1,13 +1,11 @@
-//! The DST policy: how one matching *local* date-time becomes zero, one or two real
-//! instants. This is the only place that decides what a spring-forward gap or a
-//! fall-back overlap means for a job, so the semantics in the design's "DST policy"
-//! paragraph live here and nowhere else.
+//! The DST policy: what a job does with local times that a spring-forward gap skips or
+//! a fall-back overlap repeats. The decisions live here, in one place, so the design's
+//! "DST policy" paragraph maps onto a few lines; `spec.rs` only applies them while it
+//! walks the timeline.
 
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, LocalResult, NaiveDateTime, Offset, TimeZone, Utc};
-use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use super::error::SpecError;
@@ -47,88 +45,31 @@ impl fmt::Display for DstPolicy {
     }
 }
 
-/// The instants one local slot stands for, earliest first.
+/// What the policy makes of DST for one job.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Resolved {
-    Lost,
-    Once(DateTime<Utc>),
-    Twice(DateTime<Utc>, DateTime<Utc>),
+pub(crate) struct Rules {
+    /// Vixie and fixed-time: slots are appointments that must be kept exactly once.
+    appointments: bool,
 }
 
-impl Resolved {
-    /// The earliest of these instants strictly later than `after`.
-    pub(crate) fn first_after(self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        match self {
-            Resolved::Lost => None,
-            Resolved::Once(a) => (a > after).then_some(a),
-            Resolved::Twice(a, b) => [a, b].into_iter().find(|i| *i > after),
+impl Rules {
+    /// `fixed_time` says whether the job names wall-clock times (see
+    /// `ScheduleSpec::is_fixed_time`); wildcard jobs follow the clock under any policy.
+    pub(crate) fn new(policy: DstPolicy, fixed_time: bool) -> Rules {
+        Rules {
+            appointments: policy == DstPolicy::Vixie && fixed_time,
         }
     }
-}
 
-/// Map a matching local slot to instants under `policy`. `fixed_time` says whether the
-/// job names wall-clock appointments (see `ScheduleSpec::is_fixed_time`).
-pub(crate) fn resolve(
-    tz: Tz,
-    local: NaiveDateTime,
-    policy: DstPolicy,
-    fixed_time: bool,
-) -> Resolved {
-    let appointments = policy == DstPolicy::Vixie && fixed_time;
-    match tz.from_local_datetime(&local) {
-        LocalResult::Single(dt) => Resolved::Once(dt.with_timezone(&Utc)),
-        LocalResult::Ambiguous(x, y) => {
-            let (a, b) = (x.with_timezone(&Utc), y.with_timezone(&Utc));
-            let (a, b) = (a.min(b), a.max(b));
-            if appointments {
-                Resolved::Once(a)
-            } else {
-                Resolved::Twice(a, b)
-            }
-        }
-        LocalResult::None if appointments => {
-            gap_end(tz, local).map_or(Resolved::Lost, Resolved::Once)
-        }
-        LocalResult::None => Resolved::Lost,
+    /// Slots swallowed by a spring-forward gap fire once, at the first instant after it.
+    /// Otherwise they are lost.
+    pub(crate) fn fires_at_gap_end(self) -> bool {
+        self.appointments
     }
-}
 
-/// The local wall-clock reading of an instant, as a naive date-time.
-pub(crate) fn local_of(tz: Tz, instant: DateTime<Utc>) -> NaiveDateTime {
-    instant.with_timezone(&tz).naive_local()
-}
-
-/// UTC offset in seconds in force at `instant`.
-pub(crate) fn offset_at(tz: Tz, instant: DateTime<Utc>) -> i64 {
-    i64::from(
-        tz.offset_from_utc_datetime(&instant.naive_utc())
-            .fix()
-            .local_minus_utc(),
-    )
-}
-
-/// The first instant after the spring-forward gap that swallows `local`: the transition
-/// instant itself, found by bisection on "the clock already reads later than `local`".
-///
-/// Real offsets lie within -12h..+14h, so the transition is within (local - 14h,
-/// local + 12h] read as UTC; the bracket below has an hour of slack either side.
-fn gap_end(tz: Tz, local: NaiveDateTime) -> Option<DateTime<Utc>> {
-    let as_utc = local.and_utc().timestamp();
-    let (mut lo, mut hi) = (as_utc - 15 * 3600, as_utc + 13 * 3600);
-    let past = |ts: i64| -> Option<bool> {
-        let instant = DateTime::<Utc>::from_timestamp(ts, 0)?;
-        Some(local_of(tz, instant) > local)
-    };
-    if past(lo)? || !past(hi)? {
-        return None;
+    /// Slots repeated by a fall-back overlap fire again in the second fold. Otherwise
+    /// only the first fold fires.
+    pub(crate) fn fires_in_second_fold(self) -> bool {
+        !self.appointments
     }
-    while hi - lo > 1 {
-        let mid = lo + (hi - lo) / 2;
-        if past(mid)? {
-            hi = mid;
-        } else {
-            lo = mid;
-        }
-    }
-    DateTime::<Utc>::from_timestamp(hi, 0)
 }

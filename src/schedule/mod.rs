@@ -27,6 +27,7 @@ mod error;
 mod grammar;
 mod matcher;
 mod spec;
+mod timeline;
 
 pub use dst::DstPolicy;
 pub use error::{DailyTimeProblem, FieldProblem, IntervalProblem, SpecError};

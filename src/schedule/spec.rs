@@ -1,33 +1,39 @@
 //! `ScheduleSpec`: a parsed spec bound to a timezone and DST policy, and the next-fire
 //! search that combines the wall-clock matcher with the DST policy.
 //!
-//! The fires of a wall-clock spec form a *set* of instants (each matching local slot
-//! resolved by the policy). Treating it as a set is what makes gap slots coalesce and
-//! makes the sequence strictly increasing; `next_after` is the minimum of that set above
-//! the instant asked about. Because local time runs backwards in a fall-back overlap,
-//! the search starts a little before "now in local time" and stops once no later slot
-//! could resolve to anything earlier than the best fire found.
+//! The search walks *real* time forward from the instant asked about, in stretches of
+//! constant UTC offset. Within a stretch local time moves with real time, so the first
+//! matching local slot is the next fire; the DST rules then add a fire at the start of
+//! a stretch that follows a gap, or drop slots repeated after a fall-back. Walking real
+//! time (rather than local time, which jumps and repeats) is what makes every answer
+//! strictly later than the question and the sequence strictly increasing, and makes
+//! gap slots coalesce into one fire.
 
 use std::str::FromStr;
 
-use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
-use super::dst::{self, DstPolicy};
+use super::dst::{DstPolicy, Rules};
 use super::error::SpecError;
 use super::grammar::{self, Form};
 use super::matcher::Matcher;
+use super::timeline::{self, Segment};
 
 /// How far ahead `next_after` looks for a wall-clock fire, and how far from
 /// [`REFERENCE`] `parse` looks to decide a spec never fires. 30 years covers the 28-year
 /// weekday/leap cycle, so `0 0 29 2 *` (every 4 years, 8 across 2100) is accepted.
 const HORIZON_DAYS: i64 = 30 * 366;
 
-/// Offsets are sampled over this window after the instant asked about; fires further out
-/// than this cannot be confused by a transition near "now" (see `next_wall_clock`).
-const SAMPLE_HOURS: i64 = 48;
+/// The `cron` crate's calendar ends with 2100; earlier than 1900 no one schedules.
+const FIRST_YEAR: i32 = 1900;
+const LAST_YEAR: i32 = 2100;
 
-/// Looser than any real UTC offset (-12h..+14h); used where no sample applies.
+/// The search walks real time in windows of this length, each cut at its transitions.
+const WINDOW_HOURS: i64 = 48;
+
+/// Looser than any real UTC offset (-12h..+14h): no fire comes earlier than its local
+/// slot read at this offset.
 const MAX_ABS_OFFSET_SECS: i64 = 26 * 3600;
 
 /// A fixed start for the parse-time "can it ever fire" check, so parsing never reads
@@ -96,7 +102,9 @@ impl ScheduleSpec {
     }
 
     /// The first fire strictly later than `after`. `None` only when nothing fires
-    /// within the horizon (30 years) or the matcher's calendar (up to 2100) runs out.
+    /// within the horizon (30 years), the matcher's calendar (up to 2100) runs out, or
+    /// `after` lies outside 1900–2100 (wall-clock specs) or the result would overflow
+    /// (`every`).
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
         match &self.kind {
             Kind::Interval(every) => after.checked_add_signed(*every),
@@ -156,44 +164,102 @@ impl ScheduleSpec {
         fixed_time: bool,
         after: DateTime<Utc>,
     ) -> Option<DateTime<Utc>> {
-        let tz = self.timezone;
-        // Offsets in force from just before `after` to SAMPLE_HOURS later. Any fire f
-        // within that window has its local slot at or after `after + min_offset` (a
-        // gap fire's slot is after the pre-gap clock reading), and any fire further out
-        // has its slot later than local "now", so `lower` bounds every candidate slot.
-        let (mut min_off, mut max_off) = (i64::MAX, i64::MIN);
-        for h in -1..=SAMPLE_HOURS {
-            let off = dst::offset_at(tz, after + Duration::hours(h));
-            min_off = min_off.min(off);
-            max_off = max_off.max(off);
+        if !(FIRST_YEAR..=LAST_YEAR).contains(&after.year()) {
+            // Outside the matcher's calendar; also keeps the arithmetic below far from
+            // chrono's limits.
+            return None;
         }
-        let sampled_until = after + Duration::hours(SAMPLE_HOURS - 1);
-        let lower = after.naive_utc() + Duration::seconds(min_off);
-        let give_up = after.naive_utc() + Duration::days(HORIZON_DAYS);
+        let tz = self.timezone;
+        let rules = Rules::new(self.dst, fixed_time);
+        let give_up = after + Duration::days(HORIZON_DAYS);
+        // Invariant: nothing fires in (after, start].
+        let mut start = after;
+        while start <= give_up {
+            let end = start + Duration::hours(WINDOW_HOURS);
+            let segments = timeline::segments(tz, start, end);
+            // Every fire after `start` has its slot at or after `lower` (a gap fire's
+            // slots lie after the pre-gap reading), and no fire comes earlier than its
+            // slot read at the largest offset. So when the first matching slot is far
+            // off, jump straight to it instead of walking empty windows.
+            let min_offset = segments
+                .iter()
+                .flat_map(|s| [Some(s.offset), s.previous])
+                .flatten()
+                .min()
+                .unwrap_or_default();
+            let lower = timeline::local_of(start, min_offset);
+            let first_slot = matcher.next_match(lower - Duration::seconds(1))?;
+            let earliest = first_slot.and_utc() - Duration::seconds(MAX_ABS_OFFSET_SECS);
+            if earliest > end {
+                start = earliest;
+                continue;
+            }
+            if let Some(fire) = first_fire_in(tz, matcher, rules, &segments) {
+                return Some(fire);
+            }
+            // Windows overlap by an hour so a fire exactly on a window edge is inside
+            // the next one.
+            start += Duration::hours(WINDOW_HOURS - 1);
+        }
+        None
+    }
+}
 
-        let mut best: Option<DateTime<Utc>> = None;
-        let mut cursor = lower - Duration::seconds(1);
-        while let Some(slot) = matcher.next_match(cursor) {
-            if let Some(b) = best {
-                // A slot resolves to instants no earlier than `slot - offset`; once that
-                // is past `best` for every offset that could apply, nothing can beat it.
-                let slack = if b <= sampled_until {
-                    max_off
-                } else {
-                    MAX_ABS_OFFSET_SECS
-                };
-                if slot > b.naive_utc() + Duration::seconds(slack) {
-                    break;
+/// The earliest fire in the segments' real time, excluding their very first instant.
+///
+/// Within one segment local time moves with real time, so the first matching slot is
+/// the first fire there, except for what the DST rules add (a gap fire at a segment's
+/// start) or remove (slots repeated in a second fold).
+fn first_fire_in(
+    tz: Tz,
+    matcher: &Matcher,
+    rules: Rules,
+    segments: &[Segment],
+) -> Option<DateTime<Utc>> {
+    let second = Duration::seconds(1);
+    for (k, seg) in segments.iter().enumerate() {
+        let offset = seg.offset;
+        if let Some(previous) = seg.previous {
+            if rules.fires_at_gap_end() && offset > previous {
+                let gap_from = timeline::local_of(seg.start, previous);
+                let gap_to = timeline::local_of(seg.start, offset);
+                if matcher
+                    .next_match(gap_from - second)
+                    .is_some_and(|n| n < gap_to)
+                {
+                    return Some(seg.start);
                 }
             }
-            if slot > give_up {
+        }
+        let local_end = timeline::local_of(seg.end, offset);
+        let local_start = timeline::local_of(seg.start, offset);
+        // The first segment starts at the instant asked about, which is excluded.
+        let mut cursor = if k == 0 {
+            local_start
+        } else {
+            local_start - second
+        };
+        while let Some(slot) = matcher.next_match(cursor) {
+            if slot >= local_end {
                 break;
             }
-            if let Some(fire) = dst::resolve(tz, slot, self.dst, fixed_time).first_after(after) {
-                best = Some(best.map_or(fire, |b| b.min(fire)));
+            let instant = slot.and_utc() - Duration::seconds(offset);
+            if !rules.fires_in_second_fold() {
+                if let LocalResult::Ambiguous(a, b) = tz.from_local_datetime(&slot) {
+                    let first_fold = a.with_timezone(&Utc).min(b.with_timezone(&Utc));
+                    if first_fold < instant {
+                        // Already fired in the first fold: skip the whole repeated
+                        // stretch, which ends at the transition read at the old offset.
+                        let old_offset = timeline::offset_at(tz, first_fold);
+                        let transition =
+                            timeline::first_change(tz, first_fold, instant, old_offset);
+                        cursor = slot.max(timeline::local_of(transition, old_offset) - second);
+                        continue;
+                    }
+                }
             }
-            cursor = slot;
+            return Some(instant);
         }
-        best
     }
+    None
 }
