@@ -129,6 +129,8 @@ fn day_of_month() -> impl Strategy<Value = Field> {
 
 #[derive(Clone, Debug)]
 struct Spec {
+    /// `Some` for the 6-field form.
+    second: Option<Field>,
     minute: Field,
     hour: Field,
     dom: Field,
@@ -137,17 +139,30 @@ struct Spec {
 
 impl Spec {
     fn text(&self) -> String {
-        format!(
+        let five = format!(
             "{} {} {} * {}",
             self.minute.text, self.hour.text, self.dom.text, self.dow.text
-        )
+        );
+        match &self.second {
+            Some(second) => format!("{} {five}", second.text),
+            None => five,
+        }
+    }
+
+    /// The oracle's time step: a second for the 6-field form, else a minute.
+    fn step(&self) -> Duration {
+        if self.second.is_some() {
+            Duration::seconds(1)
+        } else {
+            Duration::minutes(1)
+        }
     }
 
     fn fixed_time(&self) -> bool {
         !self.minute.text.starts_with('*') && !self.hour.text.starts_with('*')
     }
 
-    /// Vixie matching of one local minute.
+    /// Vixie matching of one local time.
     fn matches(&self, local: NaiveDateTime) -> bool {
         let starred = |f: &Field| f.text.starts_with('*') || f.text == "?";
         let dom = self.dom.values.contains(&local.day());
@@ -162,19 +177,45 @@ impl Spec {
         };
         day && self.minute.values.contains(&local.minute())
             && self.hour.values.contains(&local.hour())
-            && local.second() == 0
+            && match &self.second {
+                Some(second) => second.values.contains(&local.second()),
+                None => local.second() == 0,
+            }
     }
 }
 
 fn spec() -> impl Strategy<Value = Spec> {
     (field(0, 59), hour(), day_of_month(), day_of_week()).prop_map(|(minute, hour, dom, dow)| {
         Spec {
+            second: None,
             minute,
             hour,
             dom,
             dow,
         }
     })
+}
+
+/// 6-field specs; hours cluster where transitions happen.
+fn spec_with_seconds() -> impl Strategy<Value = Spec> {
+    (field(0, 59), spec()).prop_map(|(second, spec)| Spec {
+        second: Some(second),
+        ..spec
+    })
+}
+
+/// Like `zone_and_after`, but from 5 hours before an anchor to 1 hour after.
+fn zone_and_after_close() -> impl Strategy<Value = (usize, DateTime<Utc>)> {
+    (0..ZONES.len(), 0usize..2, -5 * 3600i64..3600, 0u32..1000).prop_map(
+        |(zone, anchor, secs, ms)| {
+            let anchors = ZONES[zone].1;
+            let anchor = at(anchors[anchor % anchors.len()]);
+            (
+                zone,
+                anchor + Duration::seconds(secs) + Duration::milliseconds(i64::from(ms)),
+            )
+        },
+    )
 }
 
 /// A zone index and an instant from 45 hours before one of its anchors to 5 hours after.
@@ -208,13 +249,22 @@ fn local_of(tz: Tz, t: DateTime<Utc>) -> NaiveDateTime {
 }
 
 /// Fires in (after, after + WINDOW_HOURS] by walking every real minute.
-fn oracle(spec: &Spec, tz: Tz, dst: DstPolicy, after: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+fn oracle(
+    spec: &Spec,
+    tz: Tz,
+    dst: DstPolicy,
+    after: DateTime<Utc>,
+    hours: i64,
+) -> Vec<DateTime<Utc>> {
     let appointments = dst == DstPolicy::Vixie && spec.fixed_time();
-    let start = after.timestamp().div_euclid(60) * 60;
+    let step = spec.step();
+    let whole = after.timestamp().div_euclid(step.num_seconds()) * step.num_seconds();
+    let mut i = DateTime::<Utc>::from_timestamp(whole, 0).unwrap();
+    let end = after + Duration::hours(hours);
     let mut out = Vec::new();
-    for m in 0..=WINDOW_HOURS * 60 + 1 {
-        let i = DateTime::<Utc>::from_timestamp(start + m * 60, 0).unwrap();
-        if i <= after || i > after + Duration::hours(WINDOW_HOURS) {
+    while i <= end {
+        i += step;
+        if i <= after || i > end {
             continue;
         }
         let local = local_of(tz, i);
@@ -226,12 +276,12 @@ fn oracle(spec: &Spec, tz: Tz, dst: DstPolicy, after: DateTime<Utc>) -> Vec<Date
             }
         }
         if appointments && !fire {
-            // The clock jumped over some minutes just before `i`: any matching slot
+            // The clock jumped over some slots just before `i`: any matching slot
             // among them fires now.
-            let mut skipped = local_of(tz, i - Duration::minutes(1)) + Duration::minutes(1);
+            let mut skipped = local_of(tz, i - step) + step;
             while skipped < local {
                 fire |= spec.matches(skipped);
-                skipped += Duration::minutes(1);
+                skipped += step;
             }
         }
         if fire {
@@ -241,8 +291,8 @@ fn oracle(spec: &Spec, tz: Tz, dst: DstPolicy, after: DateTime<Utc>) -> Vec<Date
     out
 }
 
-fn fires_within(spec: &ScheduleSpec, after: DateTime<Utc>) -> Vec<DateTime<Utc>> {
-    let end = after + Duration::hours(WINDOW_HOURS);
+fn fires_within(spec: &ScheduleSpec, after: DateTime<Utc>, hours: i64) -> Vec<DateTime<Utc>> {
+    let end = after + Duration::hours(hours);
     let mut out = Vec::new();
     let mut cursor = after;
     while let Some(next) = spec.next_after(cursor) {
@@ -287,8 +337,8 @@ proptest! {
             Err(e) => return Err(TestCaseError::fail(format!("{} refused: {e}", spec.text()))),
         };
         prop_assert_eq!(parsed.is_fixed_time(), spec.fixed_time());
-        let got = fires_within(&parsed, after);
-        prop_assert_eq!(&got, &oracle(&spec, tz, dst, after), "spec {:?} tz {} {}", spec.text(), tz, dst);
+        let got = fires_within(&parsed, after, WINDOW_HOURS);
+        prop_assert_eq!(&got, &oracle(&spec, tz, dst, after, WINDOW_HOURS), "spec {:?} tz {} {}", spec.text(), tz, dst);
 
         let mut previous = after;
         for &fire in &got {
@@ -361,5 +411,25 @@ proptest! {
         let parsed = ScheduleSpec::parse(&format!("every {minutes}m"), ZONES[zone].0, dst).unwrap();
         let step = Duration::minutes(minutes);
         prop_assert_eq!(parsed.upcoming(after, 3), vec![after + step, after + step * 2, after + step * 3]);
+    }
+}
+
+proptest! {
+    // Each case walks 21,600 seconds; fewer cases keep the suite quick.
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// The 6-field form against a second-by-second oracle over six hours.
+    #[test]
+    fn seconds_specs_agree_with_the_oracle(
+        spec in spec_with_seconds(), (zone, after) in zone_and_after_close(), dst in policy()
+    ) {
+        let tz: Tz = ZONES[zone].0.parse().unwrap();
+        let parsed = ScheduleSpec::parse(&spec.text(), ZONES[zone].0, dst).unwrap();
+        prop_assert_eq!(parsed.is_fixed_time(), spec.fixed_time());
+        prop_assert_eq!(
+            fires_within(&parsed, after, 6),
+            oracle(&spec, tz, dst, after, 6),
+            "spec {:?} tz {} {}", spec.text(), tz, dst
+        );
     }
 }
