@@ -21,7 +21,7 @@ use super::matcher::Matcher;
 use super::timeline::{self, Segment};
 
 /// How far ahead `next_after` looks for a wall-clock fire, and how far from
-/// [`REFERENCE`] `parse` looks to decide a spec never fires. 30 years covers the 28-year
+/// `reference()` `parse` looks to decide a spec never fires. 30 years covers the 28-year
 /// weekday/leap cycle, so `0 0 29 2 *` (every 4 years, 8 across 2100) is accepted.
 const HORIZON_DAYS: i64 = 30 * 366;
 
