@@ -162,14 +162,13 @@ impl HeartbeatState {
         let now = self.args.clock.now();
         let workspace = self.args.store.record_beat(&beat, now).await?;
         let spare_capacity = workspace.spare_capacity();
-        if spare_capacity > 0 {
-            // Room: wake the drain for this workspace now, not at its next tick.
-            if let Some(queue) = self.args.names.lookup::<QueueMsg>(names::QUEUE_DRAIN) {
-                let _ = queue.cast(QueueMsg::Capacity {
-                    workspace: workspace.id.clone(),
-                    spare: spare_capacity,
-                });
-            }
+        // Every beat tells the drain: room wakes delivery now rather than at
+        // the next tick, and no room corrects what the drain thought it had.
+        if let Some(queue) = self.args.names.lookup::<QueueMsg>(names::QUEUE_DRAIN) {
+            let _ = queue.cast(QueueMsg::Capacity {
+                workspace: workspace.id.clone(),
+                spare: spare_capacity,
+            });
         }
         Ok(BeatAck {
             workspace,

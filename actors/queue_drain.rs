@@ -14,6 +14,12 @@
 //! telling the actor, so an outcome survives the actor restarting meanwhile;
 //! the actor only keeps the in-flight counts. A dispatcher that panics, hangs
 //! past the timeout or answers garbage ends as a recorded error, never a crash.
+//!
+//! Throughput comes from batching both ends. A slot is free again as soon as
+//! its dispatcher call returns; the outcome goes to a completer task that
+//! writes whatever has accumulated in one statement. Freed slots are not
+//! refilled one claim each: `Dispatched` only marks the workspace dirty, and a
+//! single `DrainDirty` behind them in the mailbox claims for all of them.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -119,7 +125,7 @@ pub struct InFlightReport {
     pub by_workspace: Vec<(String, u32)>,
 }
 
-/// A delivery task's report to the actor.
+/// One recorded outcome, reported by the completer.
 #[derive(Debug)]
 pub struct Finished {
     pub item_id: i64,
@@ -127,8 +133,6 @@ pub struct Finished {
     /// The row after recording, or `None` when the lease was lost or the
     /// store could not be written (the lease will be rescued).
     pub recorded: Option<QueueItem>,
-    /// The workspace answered busy.
-    pub busy: bool,
 }
 
 pub enum QueueMsg {
@@ -155,8 +159,15 @@ pub enum QueueMsg {
         workspace: String,
         spare: u32,
     },
-    /// From a delivery task.
-    Finished(Finished),
+    /// From a delivery task: its dispatcher call returned (the slot is free).
+    Dispatched {
+        workspace: String,
+        busy: bool,
+    },
+    /// Claim for every workspace marked dirty since the last drain.
+    DrainDirty,
+    /// From the completer: outcomes durably recorded.
+    Recorded(Vec<Finished>),
     /// Safety net: expire TTLs, rescue lost leases, drain every ready workspace.
     Tick {
         now: Option<DateTime<Utc>>,
@@ -177,11 +188,52 @@ pub struct QueueDrainState {
     /// `Send` callers waiting for an item's first outcome.
     waiters: HashMap<i64, (RpcReplyPort<Result<SendOutcome, QueueError>>, u64)>,
     listener: Option<tokio::task::JoinHandle<()>>,
+    /// Outcomes to record, batched by the completer task.
+    completer: tokio::sync::mpsc::UnboundedSender<Completion>,
+    /// Workspace rows read recently (capacity, URL); a beat invalidates one.
+    workspaces: HashMap<String, (crate::store::Workspace, DateTime<Utc>)>,
+    dirty: BTreeSet<String>,
+    drain_scheduled: bool,
+}
+
+/// How long a cached workspace row is trusted. Beats on this node invalidate
+/// it at once; this bounds staleness for beats received by other nodes.
+const WORKSPACE_CACHE_MS: i64 = 1000;
+
+/// One outcome for the completer to write.
+pub struct Completion {
+    item: QueueItem,
+    result: DispatchResult,
+    at: DateTime<Utc>,
 }
 
 impl QueueDrainState {
     fn chrono(d: Duration) -> chrono::Duration {
         chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+    }
+
+    async fn workspace(
+        &mut self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<crate::store::Workspace>, StoreError> {
+        if let Some((row, read_at)) = self.workspaces.get(id) {
+            if *read_at <= now
+                && now - *read_at < chrono::Duration::milliseconds(WORKSPACE_CACHE_MS)
+            {
+                return Ok(Some(row.clone()));
+            }
+        }
+        let row = self.args.store.get_workspace(id).await?;
+        match &row {
+            Some(r) => {
+                self.workspaces.insert(id.to_string(), (r.clone(), now));
+            }
+            None => {
+                self.workspaces.remove(id);
+            }
+        }
+        Ok(row)
     }
 
     /// Deliver what `workspace` has ready, within its room. Answers the items
@@ -195,7 +247,7 @@ impl QueueDrainState {
         if self.busy.contains(workspace) {
             return Ok(Vec::new());
         }
-        let Some(row) = self.args.store.get_workspace(workspace).await? else {
+        let Some(row) = self.workspace(workspace, now).await? else {
             tracing::debug!(%workspace, "items wait: workspace not registered");
             return Ok(Vec::new());
         };
@@ -242,10 +294,9 @@ impl QueueDrainState {
         workspace: crate::store::Workspace,
     ) {
         let dispatcher = self.args.dispatcher.clone();
-        let store = self.args.store.clone();
         let clock = self.args.clock.clone();
-        let events = self.args.events.clone();
         let names = self.args.names.clone();
+        let completer = self.completer.clone();
         let timeout = self.args.delivery_timeout;
         let backoff = self.args.backoff;
         let fallback = myself.clone();
@@ -258,8 +309,8 @@ impl QueueDrainState {
                 idempotency_key: item.idempotency_key.clone(),
             };
             let result = run_dispatch(dispatcher, delivery, timeout).await;
-            let now = clock.now();
-            let outcome = match result {
+            let at = clock.now();
+            let result = match result {
                 Ok(DispatchOutcome::Delivered { response }) => {
                     DispatchResult::Delivered { response }
                 }
@@ -269,69 +320,73 @@ impl QueueDrainState {
                     tracing::warn!(item = item.id, workspace = %item.workspace, attempt, error = %err, "delivery failed");
                     DispatchResult::Error {
                         message: err.to_string(),
-                        retry_at: now + QueueDrainState::chrono(backoff.after(attempt)),
+                        retry_at: at + QueueDrainState::chrono(backoff.after(attempt)),
                     }
                 }
             };
-            let busy = matches!(outcome, DispatchResult::Busy { .. });
-            let token = item.lease_token.clone().unwrap_or_default();
-            let recorded = record_with_retry(&store, item.id, &token, &outcome, now).await;
-            if let Some(row) = &recorded {
-                if row.status.is_final() {
-                    events.publish(QueueOutcome {
-                        item: row.clone(),
-                        at: now,
-                    });
-                }
-            }
-            let finished = QueueMsg::Finished(Finished {
-                item_id: item.id,
+            let dispatched = QueueMsg::Dispatched {
                 workspace: item.workspace.clone(),
-                recorded,
-                busy,
-            });
+                busy: matches!(result, DispatchResult::Busy { .. }),
+            };
+            // The completer outlives the actor incarnation that spawned it, so
+            // this send only fails if the process is going down; then the
+            // lease runs out and the item is rescued.
+            let _ = completer.send(Completion { item, result, at });
             // Prefer the incarnation registered now (the one that spawned us may
             // have been restarted meanwhile).
             let target = names
                 .lookup::<QueueMsg>(names::QUEUE_DRAIN)
                 .unwrap_or(fallback);
-            let _ = target.cast(finished);
+            let _ = target.cast(dispatched);
         });
     }
 
-    async fn finished(&mut self, myself: &ActorRef<QueueMsg>, done: Finished) {
-        if let Some(n) = self.in_flight.get_mut(&done.workspace) {
+    /// A dispatcher call returned: free its slot and schedule one drain for
+    /// every workspace that may now have room.
+    fn dispatched(&mut self, myself: &ActorRef<QueueMsg>, workspace: String, busy: bool) {
+        if let Some(n) = self.in_flight.get_mut(&workspace) {
             *n = n.saturating_sub(1);
             if *n == 0 {
-                self.in_flight.remove(&done.workspace);
+                self.in_flight.remove(&workspace);
             }
             self.total_in_flight = self.total_in_flight.saturating_sub(1);
         }
-        let row = done.recorded;
-        if done.busy {
-            self.busy.insert(done.workspace.clone());
+        if busy {
+            self.busy.insert(workspace.clone());
         }
-        if let Some((reply, depth)) = self.waiters.remove(&done.item_id) {
-            let answer = match &row {
-                Some(r) if r.status == QueueStatus::Completed => SendOutcome::Delivered {
-                    queue_id: r.id,
-                    response: r.response.clone().unwrap_or_default(),
-                },
-                _ => SendOutcome::Queued {
-                    queue_id: done.item_id,
-                    queue_depth: depth,
-                },
-            };
-            let _ = reply.send(Ok(answer));
+        self.dirty.insert(workspace);
+        self.dirty.append(&mut self.starved);
+        if !self.drain_scheduled {
+            self.drain_scheduled = true;
+            let _ = myself.cast(QueueMsg::DrainDirty);
         }
+    }
+
+    async fn drain_dirty(&mut self, myself: &ActorRef<QueueMsg>) {
+        self.drain_scheduled = false;
         let now = self.args.clock.now();
-        let mut next: Vec<String> = std::mem::take(&mut self.starved).into_iter().collect();
-        if !next.contains(&done.workspace) {
-            next.insert(0, done.workspace);
-        }
-        for workspace in next {
+        for workspace in std::mem::take(&mut self.dirty) {
             if let Err(err) = self.drain(myself, &workspace, now).await {
-                tracing::error!(%workspace, error = %err, "drain after a finished delivery failed");
+                tracing::error!(%workspace, error = %err, "drain after a delivery failed");
+            }
+        }
+    }
+
+    /// Outcomes are durable: answer `Send` callers waiting on them.
+    fn recorded(&mut self, done: Vec<Finished>) {
+        for done in done {
+            if let Some((reply, depth)) = self.waiters.remove(&done.item_id) {
+                let answer = match &done.recorded {
+                    Some(r) if r.status == QueueStatus::Completed => SendOutcome::Delivered {
+                        queue_id: r.id,
+                        response: r.response.clone().unwrap_or_default(),
+                    },
+                    _ => SendOutcome::Queued {
+                        queue_id: done.item_id,
+                        queue_depth: depth,
+                    },
+                };
+                let _ = reply.send(Ok(answer));
             }
         }
     }
@@ -363,6 +418,7 @@ impl QueueDrainState {
             }
         }
         self.busy.clear();
+        self.workspaces.clear();
         let ready = self.args.store.ready_workspaces(now).await?;
         for workspace in &ready {
             self.drain(myself, workspace, now).await?;
@@ -438,6 +494,105 @@ async fn record_with_retry(
     None
 }
 
+/// The completer: writes outcomes in batches (all deliveries that finished
+/// while the previous write was in flight go in one statement), publishes
+/// end states, and reports to the actor. It ends when every sender is gone:
+/// the actor incarnation that made it and all its delivery tasks.
+fn spawn_completer(
+    store: Store,
+    events: EventBus<QueueOutcome>,
+    names: Names,
+    clock: SharedClock,
+    fallback: ActorRef<QueueMsg>,
+) -> tokio::sync::mpsc::UnboundedSender<Completion> {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Completion>();
+    tokio::spawn(async move {
+        const BATCH: usize = 1000;
+        let mut batch = Vec::with_capacity(BATCH);
+        while rx.recv_many(&mut batch, BATCH).await > 0 {
+            let mut done = Vec::with_capacity(batch.len());
+            let mut delivered = Vec::new();
+            for c in batch.drain(..) {
+                let token = c.item.lease_token.clone().unwrap_or_default();
+                match c.result {
+                    DispatchResult::Delivered { response } => {
+                        delivered.push((c.item.id, token, response))
+                    }
+                    other => {
+                        let recorded =
+                            record_with_retry(&store, c.item.id, &token, &other, c.at).await;
+                        done.push(Finished {
+                            item_id: c.item.id,
+                            workspace: c.item.workspace,
+                            recorded,
+                        });
+                    }
+                }
+            }
+            if !delivered.is_empty() {
+                let rows = complete_with_retry(&store, &delivered, clock.now()).await;
+                let mut by_id: HashMap<i64, QueueItem> =
+                    rows.into_iter().map(|r| (r.id, r)).collect();
+                for (id, _, _) in &delivered {
+                    let recorded = by_id.remove(id);
+                    if recorded.is_none() {
+                        tracing::warn!(
+                            item = id,
+                            "completion not recorded (lease lost or database down)"
+                        );
+                    }
+                    done.push(Finished {
+                        item_id: *id,
+                        workspace: recorded
+                            .as_ref()
+                            .map(|r| r.workspace.clone())
+                            .unwrap_or_default(),
+                        recorded,
+                    });
+                }
+            }
+            for f in &done {
+                if let Some(row) = &f.recorded {
+                    if row.status.is_final() {
+                        events.publish(QueueOutcome {
+                            item: row.clone(),
+                            at: row.finished_at.unwrap_or_else(|| clock.now()),
+                        });
+                    }
+                }
+            }
+            let target = names
+                .lookup::<QueueMsg>(names::QUEUE_DRAIN)
+                .unwrap_or_else(|| fallback.clone());
+            let _ = target.cast(QueueMsg::Recorded(done));
+        }
+    });
+    tx
+}
+
+/// `complete_many`, retried briefly when the database is unreachable.
+async fn complete_with_retry(
+    store: &Store,
+    done: &[(i64, String, String)],
+    now: DateTime<Utc>,
+) -> Vec<QueueItem> {
+    let mut pause = Duration::from_millis(100);
+    for attempt in 1..=5 {
+        match store.complete_many(done, now).await {
+            Ok(rows) => return rows,
+            Err(err) if attempt < 5 => {
+                tracing::warn!(error = %err, attempt, items = done.len(), "recording completions failed; retrying");
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, items = done.len(), "completions not recorded; their leases will be rescued");
+            }
+        }
+    }
+    Vec::new()
+}
+
 fn validate(item: &NewQueueItem) -> Result<(), QueueError> {
     if item.workspace.trim().is_empty() {
         return Err(QueueError::EmptyWorkspace);
@@ -454,7 +609,7 @@ impl Actor for QueueDrainActor {
 
     async fn pre_start(
         &self,
-        _myself: ActorRef<QueueMsg>,
+        myself: ActorRef<QueueMsg>,
         args: QueueDrainArgs,
     ) -> Result<QueueDrainState, ActorProcessingErr> {
         // Deliveries started by an earlier incarnation on this node may still
@@ -470,7 +625,18 @@ impl Actor for QueueDrainActor {
             }
             Err(err) => tracing::warn!(error = %err, "could not read in-flight items at start"),
         }
+        let completer = spawn_completer(
+            args.store.clone(),
+            args.events.clone(),
+            args.names.clone(),
+            args.clock.clone(),
+            myself.clone(),
+        );
         Ok(QueueDrainState {
+            completer,
+            workspaces: HashMap::new(),
+            dirty: BTreeSet::new(),
+            drain_scheduled: false,
             args,
             in_flight,
             total_in_flight: total,
@@ -583,13 +749,18 @@ impl Actor for QueueDrainActor {
             }
             QueueMsg::Capacity { workspace, spare } => {
                 tracing::debug!(%workspace, spare, "capacity reported");
-                state.busy.remove(&workspace);
-                let now = state.args.clock.now();
-                if let Err(err) = state.drain(&myself, &workspace, now).await {
-                    tracing::error!(%workspace, error = %err, "drain on capacity failed");
+                state.workspaces.remove(&workspace);
+                if spare > 0 {
+                    state.busy.remove(&workspace);
+                    let now = state.args.clock.now();
+                    if let Err(err) = state.drain(&myself, &workspace, now).await {
+                        tracing::error!(%workspace, error = %err, "drain on capacity failed");
+                    }
                 }
             }
-            QueueMsg::Finished(done) => state.finished(&myself, done).await,
+            QueueMsg::Dispatched { workspace, busy } => state.dispatched(&myself, workspace, busy),
+            QueueMsg::DrainDirty => state.drain_dirty(&myself).await,
+            QueueMsg::Recorded(done) => state.recorded(done),
             QueueMsg::Tick { now, reply } => {
                 let now = now.unwrap_or_else(|| state.args.clock.now());
                 let result = state.tick(&myself, now).await;
