@@ -364,6 +364,13 @@ impl QueueDrainState {
 
     async fn drain_dirty(&mut self, myself: &ActorRef<QueueMsg>) {
         self.drain_scheduled = false;
+        // Refill in batches: while more than half the global slots are busy,
+        // wait for more deliveries to return (each one schedules this drain
+        // again). Refilling one slot per claim would make every delivery pay
+        // a claim round trip of its own.
+        if self.total_in_flight > 0 && self.total_in_flight * 2 > self.args.concurrency {
+            return;
+        }
         let now = self.args.clock.now();
         for workspace in std::mem::take(&mut self.dirty) {
             if let Err(err) = self.drain(myself, &workspace, now).await {

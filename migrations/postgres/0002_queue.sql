@@ -28,6 +28,8 @@ CREATE TABLE queue_items (
 -- concurrent enqueues of one key cannot both insert.
 CREATE UNIQUE INDEX queue_items_active_key ON queue_items (workspace_id, idempotency_key)
     WHERE status IN ('queued', 'dispatched') AND idempotency_key IS NOT NULL;
+-- Depth (active items of a workspace) without reading finished rows.
+CREATE INDEX queue_items_active ON queue_items (workspace_id) WHERE status IN ('queued', 'dispatched');
 -- The claim: a workspace's queued items by priority, then age.
 CREATE INDEX queue_items_claim ON queue_items (workspace_id, priority DESC, enqueued_at, id)
     WHERE status = 'queued';

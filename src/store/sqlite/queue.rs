@@ -58,12 +58,14 @@ fn claim_order(items: &mut [QueueItem]) {
     });
 }
 
-async fn enqueue_on(
+/// Insert one item (or find the active item holding its key); answers its id
+/// and whether it was deduplicated.
+async fn insert_on(
     conn: &mut SqliteConnection,
     item: &NewQueueItem,
     max_attempts: u32,
     now: DateTime<Utc>,
-) -> Result<Enqueued, StoreError> {
+) -> Result<(i64, bool), StoreError> {
     let expires_at = item
         .ttl
         .map(|ttl| to_ms(now) + i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2));
@@ -92,8 +94,8 @@ async fn enqueue_on(
         .fetch_optional(&mut *conn)
         .await
         .map_err(StoreError::query("enqueue"))?;
-        let (id, deduplicated) = match inserted {
-            Some(id) => (id, false),
+        match inserted {
+            Some(id) => return Ok((id, false)),
             None => {
                 let existing: Option<i64> = sqlx::query_scalar(
                     "SELECT id FROM queue_items
@@ -105,29 +107,27 @@ async fn enqueue_on(
                 .fetch_optional(&mut *conn)
                 .await
                 .map_err(StoreError::query("enqueue: find active item with key"))?;
-                match existing {
-                    Some(id) => (id, true),
-                    None => continue,
+                if let Some(id) = existing {
+                    return Ok((id, true));
                 }
             }
-        };
-        let depth: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM queue_items
-             WHERE workspace_id = ?1 AND status IN ('queued', 'dispatched')",
-        )
-        .bind(&item.workspace)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(StoreError::query("enqueue: depth"))?;
-        return Ok(Enqueued {
-            id,
-            depth: depth as u64,
-            deduplicated,
-        });
+        }
     }
     Err(StoreError::Contended {
         operation: "enqueue",
     })
+}
+
+async fn depth_on(conn: &mut SqliteConnection, workspace: &str) -> Result<u64, StoreError> {
+    let depth: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM queue_items
+         WHERE workspace_id = ?1 AND status IN ('queued', 'dispatched')",
+    )
+    .bind(workspace)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(StoreError::query("enqueue: depth"))?;
+    Ok(depth as u64)
 }
 
 #[async_trait::async_trait]
@@ -143,11 +143,16 @@ impl QueueStore for SqliteStore {
             .begin()
             .await
             .map_err(StoreError::query("enqueue: begin"))?;
-        let enqueued = enqueue_on(&mut tx, item, max_attempts, now).await?;
+        let (id, deduplicated) = insert_on(&mut tx, item, max_attempts, now).await?;
+        let depth = depth_on(&mut tx, &item.workspace).await?;
         tx.commit()
             .await
             .map_err(StoreError::query("enqueue: commit"))?;
-        Ok(enqueued)
+        Ok(Enqueued {
+            id,
+            depth,
+            deduplicated,
+        })
     }
 
     async fn enqueue_batch(
@@ -161,10 +166,27 @@ impl QueueStore for SqliteStore {
             .begin()
             .await
             .map_err(StoreError::query("enqueue batch: begin"))?;
-        let mut out = Vec::with_capacity(items.len());
+        let mut ids = Vec::with_capacity(items.len());
         for item in items {
-            out.push(enqueue_on(&mut tx, item, max_attempts, now).await?);
+            ids.push(insert_on(&mut tx, item, max_attempts, now).await?);
         }
+        // Depth once per workspace, after the batch (every item of a workspace gets it).
+        let mut depths = std::collections::HashMap::new();
+        for item in items {
+            if !depths.contains_key(&item.workspace) {
+                let depth = depth_on(&mut tx, &item.workspace).await?;
+                depths.insert(item.workspace.clone(), depth);
+            }
+        }
+        let out = items
+            .iter()
+            .zip(ids)
+            .map(|(item, (id, deduplicated))| Enqueued {
+                id,
+                depth: depths[&item.workspace],
+                deduplicated,
+            })
+            .collect();
         tx.commit()
             .await
             .map_err(StoreError::query("enqueue batch: commit"))?;
