@@ -20,5 +20,6 @@
 pub mod heartbeat;
 pub mod names;
 pub mod supervisor;
+pub mod sweeper;
 
 pub use names::Names;

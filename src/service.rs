@@ -13,9 +13,11 @@ use crate::actors::names;
 use crate::actors::supervisor::{
     ChildInfo, ChildSpec, RestartIntensity, RootArgs, RootMsg, RootSupervisor,
 };
+use crate::actors::sweeper::{DelegationEvent, DelegationSweeperActor, SweeperArgs, SweeperMsg};
 use crate::actors::Names;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
+use crate::events::EventBus;
 use crate::store::{self, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +50,14 @@ pub struct Ringmaster {
     store: Store,
     clock: SharedClock,
     config: Config,
+    delegation_events: EventBus<DelegationEvent>,
+}
+
+/// Buses made once per service and handed to every incarnation of their
+/// publisher, so a subscription outlives the publisher's restarts.
+#[derive(Clone, Default)]
+pub struct EventBuses {
+    pub delegations: EventBus<DelegationEvent>,
 }
 
 /// How long `call`s from outside the actors wait for an answer.
@@ -60,6 +70,7 @@ pub fn child_specs(
     store: &Store,
     clock: &SharedClock,
     names: &Names,
+    events: &EventBuses,
 ) -> Vec<ChildSpec> {
     let heartbeat = {
         let (config, store, clock, names) =
@@ -77,7 +88,29 @@ pub fn child_specs(
             )
         })
     };
-    vec![heartbeat]
+    let sweeper = {
+        let (config, store, clock, names, events) = (
+            config.clone(),
+            store.clone(),
+            clock.clone(),
+            names.clone(),
+            events.delegations.clone(),
+        );
+        ChildSpec::new(names::SWEEPER, move || {
+            (
+                DelegationSweeperActor,
+                SweeperArgs {
+                    names: names.clone(),
+                    store: store.clone(),
+                    clock: clock.clone(),
+                    interval: config.sweep_interval,
+                    stuck_threshold: config.stuck_threshold,
+                    events: events.clone(),
+                },
+            )
+        })
+    };
+    vec![heartbeat, sweeper]
 }
 
 impl Ringmaster {
@@ -102,9 +135,10 @@ impl Ringmaster {
             names,
             supervisor,
         } = options;
+        let events = EventBuses::default();
         let args = RootArgs {
             names: names.clone(),
-            children: child_specs(&config, &store, &clock, &names),
+            children: child_specs(&config, &store, &clock, &names, &events),
             intensity: RestartIntensity {
                 max_restarts: config.restart_max,
                 window: config.restart_window,
@@ -124,6 +158,7 @@ impl Ringmaster {
             store,
             clock,
             config,
+            delegation_events: events.delegations,
         })
     }
 
@@ -151,6 +186,19 @@ impl Ringmaster {
         self.names.heartbeat().ok_or(ServiceError::ActorDown {
             actor: names::HEARTBEAT,
         })
+    }
+
+    pub fn sweeper(&self) -> Result<ActorRef<SweeperMsg>, ServiceError> {
+        self.names.sweeper().ok_or(ServiceError::ActorDown {
+            actor: names::SWEEPER,
+        })
+    }
+
+    /// Every delegation transition (sweeps and status changes), from now on.
+    /// Subscribe with [`EventBus::channel`] or [`EventBus::subscribe`]; the
+    /// subscription survives restarts of the sweeper.
+    pub fn delegation_events(&self) -> &EventBus<DelegationEvent> {
+        &self.delegation_events
     }
 
     /// Per-actor liveness, from the HeartbeatActor.
