@@ -2,7 +2,9 @@
 //!
 //! Workspaces report their load with `WorkspaceBeat`; the answer is their
 //! spare capacity, and a workspace that goes silent past its threshold is
-//! marked `offline` on the next `Tick`. The other actors report their own ticks
+//! marked `offline` on the next `Tick`. Agents working on a delegation report
+//! with `DelegationBeat`, which stamps the ledger so the sweeper does not
+//! take them for stuck. The other actors report their own ticks
 //! with `Alive`, and `Health` says, per actor, when it last ticked, how often
 //! the root restarted it, and whether it ticked within twice its interval —
 //! the check that would have caught the seeds' scheduler that sat dead for
@@ -22,7 +24,7 @@ use serde::Serialize;
 use super::names::{self, Names};
 use super::queue_drain::QueueMsg;
 use crate::clock::SharedClock;
-use crate::store::{Store, StoreError, Workspace, WorkspaceBeat};
+use crate::store::{DelegationBeatOutcome, Store, StoreError, Workspace, WorkspaceBeat};
 
 pub struct HeartbeatActor;
 
@@ -48,6 +50,8 @@ pub struct BeatAck {
 pub enum HeartbeatError {
     #[error("workspace id is empty")]
     EmptyWorkspaceId,
+    #[error("delegation id is empty")]
+    EmptyDelegationId,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -82,6 +86,13 @@ pub enum HeartbeatMsg {
     WorkspaceBeat {
         beat: WorkspaceBeat,
         reply: Option<RpcReplyPort<Result<BeatAck, HeartbeatError>>>,
+    },
+    /// An agent still working on `delegation`: stamps its `last_heartbeat`
+    /// (clock time). A beat for a finished delegation is answered
+    /// `Refused` with the reason, never an error.
+    DelegationBeat {
+        delegation: String,
+        reply: Option<RpcReplyPort<Result<DelegationBeatOutcome, HeartbeatError>>>,
     },
     /// Mark silent workspaces offline. `now: None` reads the clock; tests give it.
     Tick {
@@ -176,6 +187,17 @@ impl HeartbeatState {
         })
     }
 
+    async fn delegation_beat(
+        &mut self,
+        delegation: &str,
+    ) -> Result<DelegationBeatOutcome, HeartbeatError> {
+        if delegation.trim().is_empty() {
+            return Err(HeartbeatError::EmptyDelegationId);
+        }
+        let now = self.args.clock.now();
+        Ok(self.args.store.beat_delegation(delegation, now).await?)
+    }
+
     async fn tick(&mut self, now: DateTime<Utc>) -> Result<TickReport, HeartbeatError> {
         self.note_alive(names::HEARTBEAT.to_string(), now, self.args.tick);
         let threshold =
@@ -237,6 +259,22 @@ impl Actor for HeartbeatActor {
                 let result = state.beat(beat).await;
                 if let Err(err) = &result {
                     tracing::warn!(error = %err, "workspace beat not recorded");
+                }
+                if let Some(reply) = reply {
+                    let _ = reply.send(result);
+                }
+            }
+            HeartbeatMsg::DelegationBeat { delegation, reply } => {
+                let result = state.delegation_beat(&delegation).await;
+                match &result {
+                    // A late beat from an agent that just finished is normal.
+                    Ok(DelegationBeatOutcome::Refused { reason, .. }) => {
+                        tracing::debug!(%delegation, %reason, "delegation beat refused")
+                    }
+                    Ok(DelegationBeatOutcome::Stamped { .. }) => {}
+                    Err(err) => {
+                        tracing::warn!(%delegation, error = %err, "delegation beat not recorded")
+                    }
                 }
                 if let Some(reply) = reply {
                     let _ = reply.send(result);

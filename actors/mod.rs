@@ -21,5 +21,6 @@ pub mod heartbeat;
 pub mod names;
 pub mod queue_drain;
 pub mod supervisor;
+pub mod sweeper;
 
 pub use names::Names;

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use ractor::{ActorRef, Message};
 
 use super::heartbeat::HeartbeatMsg;
+use super::sweeper::SweeperMsg;
 
 /// The role names of the root's children.
 pub const HEARTBEAT: &str = "heartbeat";
@@ -66,6 +67,10 @@ impl Names {
 
     pub fn heartbeat(&self) -> Option<ActorRef<HeartbeatMsg>> {
         self.lookup(HEARTBEAT)
+    }
+
+    pub fn sweeper(&self) -> Option<ActorRef<SweeperMsg>> {
+        self.lookup(SWEEPER)
     }
 
     /// Tell the HeartbeatActor that `role` ticked at `at`, expecting to tick

@@ -17,6 +17,7 @@ use crate::actors::queue_drain::{
 use crate::actors::supervisor::{
     ChildInfo, ChildSpec, RestartIntensity, RootArgs, RootMsg, RootSupervisor,
 };
+use crate::actors::sweeper::{DelegationEvent, DelegationSweeperActor, SweeperArgs, SweeperMsg};
 use crate::actors::Names;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
@@ -78,6 +79,7 @@ pub fn node_name() -> String {
 #[derive(Clone, Default)]
 pub struct Buses {
     pub queue: EventBus<QueueOutcome>,
+    pub delegations: EventBus<DelegationEvent>,
 }
 
 /// What the child builders need; cloned into each builder.
@@ -146,7 +148,23 @@ pub fn child_specs(w: &Wiring) -> Vec<ChildSpec> {
             )
         })
     };
-    vec![heartbeat, queue_drain]
+    let sweeper = {
+        let w = w.clone();
+        ChildSpec::new(names::SWEEPER, move || {
+            (
+                DelegationSweeperActor,
+                SweeperArgs {
+                    names: w.names.clone(),
+                    store: w.store.clone(),
+                    clock: w.clock.clone(),
+                    interval: w.config.sweep_interval,
+                    stuck_threshold: w.config.stuck_threshold,
+                    events: w.buses.delegations.clone(),
+                },
+            )
+        })
+    };
+    vec![heartbeat, queue_drain, sweeper]
 }
 
 impl Ringmaster {
@@ -205,6 +223,18 @@ impl Ringmaster {
     /// Subscribe here to queue outcomes (completed, failed, expired).
     pub fn queue_events(&self) -> &EventBus<QueueOutcome> {
         &self.buses.queue
+    }
+
+    pub fn sweeper(&self) -> Result<ActorRef<SweeperMsg>, ServiceError> {
+        self.names.sweeper().ok_or(ServiceError::ActorDown {
+            actor: names::SWEEPER,
+        })
+    }
+
+    /// Every delegation transition (sweeps and status changes), from now on.
+    /// The subscription survives restarts of the sweeper.
+    pub fn delegation_events(&self) -> &EventBus<DelegationEvent> {
+        &self.buses.delegations
     }
 
     pub fn queue(&self) -> Result<ActorRef<QueueMsg>, ServiceError> {

@@ -23,10 +23,12 @@ pub enum StoreError {
         #[source]
         source: sqlx::Error,
     },
-    #[error("{operation} kept losing a race with concurrent writers; try again")]
-    Contended { operation: &'static str },
     #[error("{what} {id:?} not found")]
     NotFound { what: &'static str, id: String },
+    /// A conditional write kept losing to concurrent writers (rare: only
+    /// when a row keeps moving between the write and the read explaining it).
+    #[error("{operation} on {id:?} kept racing with other writers; try again")]
+    Contended { operation: &'static str, id: String },
     #[error("row of {table} is corrupt: column {column} holds {value:?}")]
     Corrupt {
         table: &'static str,

@@ -1,8 +1,8 @@
 //! Durable state, behind one driver interface with two implementations.
 //!
 //! SQLite is the embedded default (one file, one writer); PostgreSQL is for
-//! several nodes sharing the work. Each domain (workspaces, and later the queue,
-//! schedules and delegations) is a trait in its own file here; each driver
+//! several nodes sharing the work. Each domain (workspaces, delegations, and
+//! later the queue and schedules) is a trait in its own file here; each driver
 //! implements it in `sqlite/` or `postgres/`. [`Driver`] gathers them, and one
 //! conformance suite (`tests/store_conformance.rs`) runs against both, the way
 //! River tests its drivers.
@@ -10,6 +10,7 @@
 //! Time never comes from the database's `now()`: every operation that depends
 //! on time takes the instant as a parameter, so a manual clock drives it.
 
+mod delegations;
 mod error;
 pub mod postgres;
 pub mod queue;
@@ -18,6 +19,11 @@ mod workspaces;
 
 use std::sync::Arc;
 
+pub use delegations::{
+    Created, Delegation, DelegationBeatOutcome, DelegationStatus, DelegationStore, NewDelegation,
+    StatusChange, SweepCounts, Swept, Transition, UnknownStatus, DEADLINE_EXCEEDED,
+    DEFAULT_DEADLINE,
+};
 pub use error::StoreError;
 pub use queue::{
     Claim, DispatchResult, Enqueued, NewQueueItem, Priority, QueueItem, QueueStatus, QueueStore,
@@ -34,7 +40,7 @@ pub enum Backend {
 
 /// Everything a driver offers. New domains join here as supertraits.
 #[async_trait::async_trait]
-pub trait Driver: WorkspaceStore + QueueStore + Send + Sync + 'static {
+pub trait Driver: WorkspaceStore + QueueStore + DelegationStore + Send + Sync + 'static {
     fn backend(&self) -> Backend;
 
     /// A cheap round trip, for health checks and start-up.

@@ -4,6 +4,7 @@
 //! write, and queue claims use `FOR UPDATE SKIP LOCKED` so nodes take disjoint
 //! rows without waiting on each other.
 
+mod delegations;
 pub mod queue;
 mod workspaces;
 

@@ -131,6 +131,7 @@ async fn enqueue_on(
     }
     Err(StoreError::Contended {
         operation: "enqueue",
+        id: item.workspace.clone(),
     })
 }
 
@@ -265,8 +266,9 @@ impl QueueStore for PgStore {
                     .fetch_optional(&mut *tx)
                     .await
                     .map_err(StoreError::query("enqueue batch: find active item with key"))?
-                    .ok_or(StoreError::Contended {
+                    .ok_or_else(|| StoreError::Contended {
                         operation: "enqueue batch",
+                        id: key.clone(),
                     })?;
                     by_key.insert((item.workspace.clone(), key), id);
                     id

@@ -5,6 +5,7 @@
 //! a claim is one `UPDATE … RETURNING` and nothing can interleave inside it.
 //! Times are stored as integer milliseconds since the epoch (see the migration).
 
+mod delegations;
 mod queue;
 mod workspaces;
 

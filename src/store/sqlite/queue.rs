@@ -115,6 +115,7 @@ async fn insert_on(
     }
     Err(StoreError::Contended {
         operation: "enqueue",
+        id: item.workspace.clone(),
     })
 }
 
