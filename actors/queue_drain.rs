@@ -480,7 +480,7 @@ async fn record_with_retry(
     let mut pause = Duration::from_millis(100);
     for attempt in 1..=5 {
         match store.record_dispatch(id, token, outcome, now).await {
-            Ok(Recorded::Applied(row)) => return Some(row),
+            Ok(Recorded::Applied(row)) => return Some(*row),
             Ok(Recorded::LeaseLost) => {
                 tracing::warn!(
                     item = id,

@@ -32,7 +32,7 @@ async fn claim(store: &Store, ws: &str, limit: u32, now: DateTime<Utc>) -> Vec<Q
 
 fn applied(r: Recorded) -> QueueItem {
     match r {
-        Recorded::Applied(item) => item,
+        Recorded::Applied(item) => *item,
         Recorded::LeaseLost => panic!("lease unexpectedly lost"),
     }
 }

@@ -222,7 +222,7 @@ pub enum DispatchResult {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Recorded {
     /// The row changed; it is now in this state.
-    Applied(QueueItem),
+    Applied(Box<QueueItem>),
     /// The lease was no longer ours (rescued, re-claimed): nothing written.
     LeaseLost,
 }

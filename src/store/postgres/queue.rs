@@ -407,7 +407,7 @@ impl QueueStore for PgStore {
             .await
             .map_err(StoreError::query("record dispatch outcome"))?;
         match row {
-            Some(row) => Ok(Recorded::Applied(item(&row)?)),
+            Some(row) => Ok(Recorded::Applied(Box::new(item(&row)?))),
             None => Ok(Recorded::LeaseLost),
         }
     }

@@ -282,7 +282,7 @@ impl QueueStore for SqliteStore {
             .await
             .map_err(StoreError::query("record dispatch outcome"))?;
         match row {
-            Some(row) => Ok(Recorded::Applied(item(&row)?)),
+            Some(row) => Ok(Recorded::Applied(Box::new(item(&row)?))),
             None => Ok(Recorded::LeaseLost),
         }
     }
