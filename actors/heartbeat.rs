@@ -50,6 +50,10 @@ pub struct BeatAck {
 pub enum HeartbeatError {
     #[error("workspace id is empty")]
     EmptyWorkspaceId,
+    #[error("url: {url:?} is not an http:// or https:// URL")]
+    BadUrl { url: String },
+    #[error("max_concurrent: must be at least 1")]
+    ZeroCapacity,
     #[error("delegation id is empty")]
     EmptyDelegationId,
     #[error(transparent)]
@@ -93,6 +97,13 @@ pub enum HeartbeatMsg {
     DelegationBeat {
         delegation: String,
         reply: Option<RpcReplyPort<Result<DelegationBeatOutcome, HeartbeatError>>>,
+    },
+    /// Register a workspace or change its URL and limit.
+    Register {
+        workspace: String,
+        url: Option<String>,
+        max_concurrent: u32,
+        reply: RpcReplyPort<Result<Workspace, HeartbeatError>>,
     },
     /// Mark silent workspaces offline. `now: None` reads the clock; tests give it.
     Tick {
@@ -164,6 +175,41 @@ impl HeartbeatState {
             at: now,
             actors,
         }
+    }
+
+    async fn register(
+        &mut self,
+        workspace: &str,
+        url: Option<&str>,
+        max_concurrent: u32,
+    ) -> Result<Workspace, HeartbeatError> {
+        if workspace.trim().is_empty() {
+            return Err(HeartbeatError::EmptyWorkspaceId);
+        }
+        if let Some(url) = url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() < 10 {
+                return Err(HeartbeatError::BadUrl {
+                    url: url.to_string(),
+                });
+            }
+        }
+        if max_concurrent == 0 {
+            return Err(HeartbeatError::ZeroCapacity);
+        }
+        let now = self.args.clock.now();
+        let row = self
+            .args
+            .store
+            .register_workspace(workspace, url, max_concurrent, now)
+            .await?;
+        // A new URL or limit changes what the drain may deliver.
+        if let Some(queue) = self.args.names.lookup::<QueueMsg>(names::QUEUE_DRAIN) {
+            let _ = queue.cast(QueueMsg::Capacity {
+                workspace: row.id.clone(),
+                spare: row.spare_capacity(),
+            });
+        }
+        Ok(row)
     }
 
     async fn beat(&mut self, beat: WorkspaceBeat) -> Result<BeatAck, HeartbeatError> {
@@ -263,6 +309,18 @@ impl Actor for HeartbeatActor {
                 if let Some(reply) = reply {
                     let _ = reply.send(result);
                 }
+            }
+            HeartbeatMsg::Register {
+                workspace,
+                url,
+                max_concurrent,
+                reply,
+            } => {
+                let _ = reply.send(
+                    state
+                        .register(&workspace, url.as_deref(), max_concurrent)
+                        .await,
+                );
             }
             HeartbeatMsg::DelegationBeat { delegation, reply } => {
                 let result = state.delegation_beat(&delegation).await;

@@ -96,6 +96,8 @@ pub enum QueueError {
     EmptyWorkspace,
     #[error("body is not valid JSON: {0}")]
     BadBody(String),
+    #[error("workspace {0:?} is not registered")]
+    UnknownWorkspace(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -174,6 +176,15 @@ pub enum QueueMsg {
         reply: Option<RpcReplyPort<Result<DrainTickReport, QueueError>>>,
     },
     InFlight(RpcReplyPort<InFlightReport>),
+    /// A workspace's items, newest first (`UnknownWorkspace` if never registered).
+    List {
+        workspace: String,
+        status: Option<QueueStatus>,
+        limit: u32,
+        reply: RpcReplyPort<Result<Vec<QueueItem>, QueueError>>,
+    },
+    /// Items per status, all workspaces (for metrics).
+    Counts(RpcReplyPort<Result<Vec<(QueueStatus, u64)>, QueueError>>),
 }
 
 pub struct QueueDrainState {
@@ -724,6 +735,18 @@ impl Actor for QueueDrainActor {
                 }
             }
             QueueMsg::Send { item, reply } => {
+                let now = state.args.clock.now();
+                match state.workspace(&item.workspace, now).await {
+                    Ok(Some(_)) => {}
+                    Ok(None) => {
+                        let _ = reply.send(Err(QueueError::UnknownWorkspace(item.workspace)));
+                        return Ok(());
+                    }
+                    Err(err) => {
+                        let _ = reply.send(Err(err.into()));
+                        return Ok(());
+                    }
+                }
                 let enqueued = match enqueue(state, &item).await {
                     Ok(e) => e,
                     Err(err) => {
@@ -777,6 +800,34 @@ impl Actor for QueueDrainActor {
                 if let Some(reply) = reply {
                     let _ = reply.send(result);
                 }
+            }
+            QueueMsg::List {
+                workspace,
+                status,
+                limit,
+                reply,
+            } => {
+                let result = match state.args.store.get_workspace(&workspace).await {
+                    Ok(None) => Err(QueueError::UnknownWorkspace(workspace)),
+                    Ok(Some(_)) => state
+                        .args
+                        .store
+                        .list_queue(&workspace, status, limit)
+                        .await
+                        .map_err(QueueError::from),
+                    Err(err) => Err(err.into()),
+                };
+                let _ = reply.send(result);
+            }
+            QueueMsg::Counts(reply) => {
+                let _ = reply.send(
+                    state
+                        .args
+                        .store
+                        .queue_counts()
+                        .await
+                        .map_err(QueueError::from),
+                );
             }
             QueueMsg::InFlight(reply) => {
                 let mut by_workspace: Vec<(String, u32)> = state

@@ -13,6 +13,7 @@ pub mod config;
 pub mod dispatch;
 pub mod events;
 pub mod http;
+pub mod metrics;
 pub mod schedule;
 pub mod service;
 pub mod store;

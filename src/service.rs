@@ -23,6 +23,7 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::dispatch::{A2aDispatcher, Dispatcher};
 use crate::events::EventBus;
+use crate::metrics::Metrics;
 use crate::store::{self, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +104,7 @@ pub struct Ringmaster {
     clock: SharedClock,
     config: Config,
     buses: Buses,
+    metrics: Metrics,
 }
 
 /// How long `call`s from outside the actors wait for an answer.
@@ -216,8 +218,14 @@ impl Ringmaster {
             store,
             clock,
             config,
+            metrics: Metrics::for_buses(&buses),
             buses,
         })
+    }
+
+    /// Counters fed by the event buses, for `GET /metrics`.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// Subscribe here to queue outcomes (completed, failed, expired).

@@ -1,0 +1,155 @@
+//! `/v1/delegations`: create, read, beat, move status. Creation, reads and
+//! status changes go to the DelegationSweeperActor (the ledger's owner);
+//! beats go to the HeartbeatActor.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::body::JsonBody;
+use super::error::{no_answer, ApiError};
+use super::AppState;
+use crate::actors::heartbeat::HeartbeatMsg;
+use crate::actors::sweeper::SweeperMsg;
+use crate::service::CALL_TIMEOUT;
+use crate::store::{
+    DelegationBeatOutcome, DelegationStatus, NewDelegation, StatusChange, Transition,
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Create {
+    id: Option<String>,
+    caller_workspace_id: Option<String>,
+    workspace_id: String,
+    deadline: Option<DateTime<Utc>>,
+}
+
+pub async fn create(
+    State(app): State<AppState>,
+    JsonBody(body): JsonBody<Create>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let sweeper = app.ringmaster.sweeper()?;
+    let new = NewDelegation {
+        id: body.id,
+        caller_workspace_id: body.caller_workspace_id,
+        workspace_id: body.workspace_id,
+        deadline: body.deadline,
+    };
+    let created = sweeper
+        .call(
+            |reply| SweeperMsg::Create { new, reply },
+            Some(CALL_TIMEOUT),
+        )
+        .await
+        .map_err(|e| no_answer("delegation-sweeper", e))?
+        .success_or(())
+        .map_err(|_| no_answer("delegation-sweeper", "timed out"))??;
+    // A repeated create of the same id answers the existing row with 200.
+    let status = if created.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(json!(created.delegation))))
+}
+
+pub async fn get(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let sweeper = app.ringmaster.sweeper()?;
+    let found = sweeper
+        .call(
+            |reply| SweeperMsg::Get {
+                id: id.clone(),
+                reply,
+            },
+            Some(CALL_TIMEOUT),
+        )
+        .await
+        .map_err(|e| no_answer("delegation-sweeper", e))?
+        .success_or(())
+        .map_err(|_| no_answer("delegation-sweeper", "timed out"))??;
+    found
+        .map(|d| Json(json!(d)))
+        .ok_or_else(|| ApiError::not_found(format!("delegation {id:?} not found")))
+}
+
+pub async fn heartbeat(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let heartbeat = app.ringmaster.heartbeat()?;
+    let outcome = heartbeat
+        .call(
+            |reply| HeartbeatMsg::DelegationBeat {
+                delegation: id,
+                reply: Some(reply),
+            },
+            Some(CALL_TIMEOUT),
+        )
+        .await
+        .map_err(|e| no_answer("heartbeat", e))?
+        .success_or(())
+        .map_err(|_| no_answer("heartbeat", "timed out"))??;
+    match outcome {
+        DelegationBeatOutcome::Stamped { delegation } => Ok(Json(json!(delegation))),
+        DelegationBeatOutcome::Refused { status, reason } => Err(ApiError {
+            status: StatusCode::CONFLICT,
+            error: format!("heartbeat refused: delegation is {status}: {reason}"),
+            field: None,
+        }),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeStatus {
+    status: String,
+    error: Option<String>,
+    result: Option<String>,
+}
+
+pub async fn set_status(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<ChangeStatus>,
+) -> Result<Json<Value>, ApiError> {
+    let to: DelegationStatus = body
+        .status
+        .parse()
+        .map_err(|e: crate::store::UnknownStatus| ApiError::bad_field("status", e.to_string()))?;
+    let change = StatusChange {
+        to,
+        error_detail: body.error,
+        result: body.result,
+    };
+    let sweeper = app.ringmaster.sweeper()?;
+    let transition = sweeper
+        .call(
+            |reply| SweeperMsg::SetStatus {
+                id,
+                change,
+                reply: Some(reply),
+            },
+            Some(CALL_TIMEOUT),
+        )
+        .await
+        .map_err(|e| no_answer("delegation-sweeper", e))?
+        .success_or(())
+        .map_err(|_| no_answer("delegation-sweeper", "timed out"))??;
+    match transition {
+        Transition::Applied { delegation, .. } | Transition::Unchanged { delegation } => {
+            Ok(Json(json!(delegation)))
+        }
+        Transition::Refused { from, to, reason } => Err(ApiError {
+            status: StatusCode::CONFLICT,
+            error: format!("cannot move delegation from {from} to {to}: {reason}"),
+            field: Some("status".to_string()),
+        }),
+    }
+}

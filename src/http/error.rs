@@ -1,0 +1,120 @@
+//! The one error shape of the API: `{"error": "...", "field": "..."}` with
+//! the status that says who is to blame.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::actors::heartbeat::HeartbeatError;
+use crate::actors::queue_drain::QueueError;
+use crate::actors::sweeper::SweeperError;
+use crate::service::ServiceError;
+use crate::store::StoreError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub error: String,
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, error: impl Into<String>) -> Self {
+        Self {
+            status,
+            error: error.into(),
+            field: None,
+        }
+    }
+
+    pub fn bad_field(field: &str, error: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            error: error.into(),
+            field: Some(field.to_string()),
+        }
+    }
+
+    pub fn not_found(error: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, error)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = match self.field {
+            Some(field) => json!({"error": self.error, "field": field}),
+            None => json!({"error": self.error}),
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match &err {
+            StoreError::NotFound { .. } => ApiError::not_found(err.to_string()),
+            e if e.is_unavailable() => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, err.to_string())
+            }
+            _ => {
+                tracing::error!(error = %err, "store error answering a request");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, err.to_string())
+            }
+        }
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(err: ServiceError) -> Self {
+        match err {
+            ServiceError::Store(e) => e.into(),
+            other => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, other.to_string()),
+        }
+    }
+}
+
+impl From<HeartbeatError> for ApiError {
+    fn from(err: HeartbeatError) -> Self {
+        match err {
+            HeartbeatError::Store(e) => e.into(),
+            HeartbeatError::BadUrl { .. } => ApiError::bad_field("url", err.to_string()),
+            HeartbeatError::ZeroCapacity => ApiError::bad_field("max_concurrent", err.to_string()),
+            HeartbeatError::EmptyWorkspaceId => ApiError::bad_field("id", err.to_string()),
+            HeartbeatError::EmptyDelegationId => ApiError::bad_field("id", err.to_string()),
+        }
+    }
+}
+
+impl From<QueueError> for ApiError {
+    fn from(err: QueueError) -> Self {
+        match err {
+            QueueError::Store(e) => e.into(),
+            QueueError::UnknownWorkspace(_) => ApiError::not_found(err.to_string()),
+            QueueError::BadBody(_) => ApiError::bad_field("body", err.to_string()),
+            QueueError::EmptyWorkspace => ApiError::bad_field("id", err.to_string()),
+        }
+    }
+}
+
+impl From<SweeperError> for ApiError {
+    fn from(err: SweeperError) -> Self {
+        match err {
+            SweeperError::Store(e) => e.into(),
+            SweeperError::Empty { field } => ApiError::bad_field(field, err.to_string()),
+            SweeperError::DeadlineInPast { .. } => ApiError::bad_field("deadline", err.to_string()),
+            SweeperError::Sweep { .. } => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, err.to_string())
+            }
+        }
+    }
+}
+
+/// A message to an actor that found it down or got no answer.
+pub fn no_answer(actor: &str, err: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("{actor} did not answer: {err}"),
+    )
+}

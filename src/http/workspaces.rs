@@ -1,0 +1,190 @@
+//! `/v1/workspaces`: register, heartbeat, send a message, read the queue.
+//! Each handler is one message to the actor that owns the answer.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::body::JsonBody;
+use super::error::{no_answer, ApiError};
+use super::AppState;
+use crate::actors::heartbeat::HeartbeatMsg;
+use crate::actors::queue_drain::{QueueMsg, SendOutcome};
+use crate::service::CALL_TIMEOUT;
+use crate::store::{NewQueueItem, Priority, QueueStatus, WorkspaceBeat};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Registration {
+    url: String,
+    max_concurrent: u32,
+}
+
+pub async fn register(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Registration>,
+) -> Result<Json<Value>, ApiError> {
+    let heartbeat = app.ringmaster.heartbeat()?;
+    let row = heartbeat
+        .call(
+            |reply| HeartbeatMsg::Register {
+                workspace: id,
+                url: Some(body.url),
+                max_concurrent: body.max_concurrent,
+                reply,
+            },
+            Some(CALL_TIMEOUT),
+        )
+        .await
+        .map_err(|e| no_answer("heartbeat", e))?
+        .success_or(())
+        .map_err(|_| no_answer("heartbeat", "timed out"))??;
+    Ok(Json(json!(row)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Beat {
+    active_tasks: u32,
+    max_concurrent: Option<u32>,
+}
+
+pub async fn heartbeat(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Beat>,
+) -> Result<Json<Value>, ApiError> {
+    let heartbeat = app.ringmaster.heartbeat()?;
+    let ack = heartbeat
+        .call(
+            |reply| HeartbeatMsg::WorkspaceBeat {
+                beat: WorkspaceBeat {
+                    workspace: id,
+                    active_tasks: body.active_tasks,
+                    max_concurrent: body.max_concurrent,
+                },
+                reply: Some(reply),
+            },
+            Some(CALL_TIMEOUT),
+        )
+        .await
+        .map_err(|e| no_answer("heartbeat", e))?
+        .success_or(())
+        .map_err(|_| no_answer("heartbeat", "timed out"))??;
+    Ok(Json(json!(ack)))
+}
+
+#[derive(Deserialize)]
+pub struct SendParams {
+    /// `critical`, `task` (default), `info` or a number.
+    priority: Option<String>,
+    /// Seconds the message may wait in the queue before it expires.
+    ttl_s: Option<u64>,
+    /// Who is sending (kept on the queue item).
+    caller: Option<String>,
+}
+
+/// `POST /v1/workspaces/{id}/messages`: an A2A JSON-RPC body. `200` with the
+/// workspace's response when delivered at once; `202` when queued — a queued
+/// message is a success for the caller, never reported as a failure.
+pub async fn send_message(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    Query(params): Query<SendParams>,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Response, ApiError> {
+    if !body.is_object() {
+        return Err(ApiError::bad_field(
+            "body",
+            "body must be a JSON-RPC object",
+        ));
+    }
+    let priority = match params.priority.as_deref() {
+        None => Priority::TASK,
+        Some(p) => p
+            .parse::<Priority>()
+            .map_err(|e| ApiError::bad_field("priority", e.to_string()))?,
+    };
+    // The A2A messageId is the idempotency key, so a retried POST dedupes.
+    let key = body
+        .pointer("/params/message/messageId")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let method = body
+        .get("method")
+        .and_then(Value::as_str)
+        .unwrap_or("message/send")
+        .to_string();
+    let mut item = NewQueueItem::new(id, body.to_string()).priority(priority);
+    item.method = method;
+    item.idempotency_key = key;
+    item.ttl = params.ttl_s.map(std::time::Duration::from_secs);
+    item.caller = params.caller;
+
+    let queue = app.ringmaster.queue()?;
+    // Delivery can take up to the delivery timeout; wait a little longer.
+    let wait = app.ringmaster.config().delivery_timeout + CALL_TIMEOUT;
+    let outcome = queue
+        .call(|reply| QueueMsg::Send { item, reply }, Some(wait))
+        .await
+        .map_err(|e| no_answer("queue-drain", e))?
+        .success_or(())
+        .map_err(|_| no_answer("queue-drain", "timed out"))??;
+    Ok(match outcome {
+        SendOutcome::Delivered { response, .. } => {
+            let value: Value = serde_json::from_str(&response).unwrap_or(Value::String(response));
+            (StatusCode::OK, Json(value)).into_response()
+        }
+        SendOutcome::Queued {
+            queue_id,
+            queue_depth,
+        } => (
+            StatusCode::ACCEPTED,
+            Json(json!({"queued": true, "queue_id": queue_id, "queue_depth": queue_depth})),
+        )
+            .into_response(),
+    })
+}
+
+#[derive(Deserialize)]
+pub struct QueueParams {
+    status: Option<String>,
+    limit: Option<u32>,
+}
+
+pub async fn queue(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    Query(params): Query<QueueParams>,
+) -> Result<Json<Value>, ApiError> {
+    let status = match params.status.as_deref() {
+        None => None,
+        Some(s) => Some(
+            QueueStatus::ALL
+                .into_iter()
+                .find(|q| q.as_str() == s)
+                .ok_or_else(|| ApiError::bad_field("status", format!("unknown queue status {s:?}: expected queued, dispatched, completed, failed or expired")))?,
+        ),
+    };
+    let limit = params.limit.unwrap_or(100).clamp(1, 1000);
+    let queue = app.ringmaster.queue()?;
+    let items = queue
+        .call(
+            |reply| QueueMsg::List {
+                workspace: id,
+                status,
+                limit,
+                reply,
+            },
+            Some(CALL_TIMEOUT),
+        )
+        .await
+        .map_err(|e| no_answer("queue-drain", e))?
+        .success_or(())
+        .map_err(|_| no_answer("queue-drain", "timed out"))??;
+    Ok(Json(json!({ "items": items })))
+}

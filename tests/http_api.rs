@@ -1,0 +1,428 @@
+//! Every endpoint of the API, and every error status, against the binary's
+//! router in process, on SQLite and Postgres.
+
+mod support;
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
+use axum::Router;
+use ringmaster::config::Config;
+use ringmaster::dispatch::{a2a_message, Behavior, FakeDispatcher};
+use ringmaster::store::Store;
+use serde_json::{json, Value};
+use support::{at, eventually, quiet_config, Harness};
+use tower::ServiceExt;
+
+struct Api {
+    router: Router,
+    fake: FakeDispatcher,
+    ringmaster: Arc<ringmaster::Ringmaster>,
+}
+
+async fn api(store: Store, config: Config) -> Api {
+    let h = Harness::start(store, config, at(2026, 9, 1, 12, 0, 0)).await;
+    let ringmaster = Arc::new(h.ringmaster);
+    Api {
+        router: ringmaster::http::router(ringmaster.clone()),
+        fake: h.fake,
+        ringmaster,
+    }
+}
+
+impl Api {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&str>,
+        token: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let req = match body {
+            Some(b) => req
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(b.to_string())),
+            None => req.body(Body::empty()),
+        }
+        .unwrap();
+        let resp = self.router.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), 10 << 20)
+            .await
+            .unwrap();
+        let value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        (status, value)
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, None, None).await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(&body.to_string()), None)
+            .await
+    }
+
+    async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PUT, path, Some(&body.to_string()), None)
+            .await
+    }
+
+    async fn shutdown(self) {
+        drop(self.router);
+        self.ringmaster.shutdown().await;
+    }
+}
+
+fn message(key: &str) -> Value {
+    serde_json::from_str(&a2a_message(key, "hello")).unwrap()
+}
+
+async fn workspaces_register_beat_and_refuse_bad_input(store: Store) {
+    let a = api(store, quiet_config()).await;
+    let (s, body) = a
+        .put(
+            "/v1/workspaces/agent-1",
+            json!({"url": "http://127.0.0.1:9/a2a", "max_concurrent": 2}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["id"], "agent-1");
+    assert_eq!(body["max_concurrent"], 2);
+
+    let (s, body) = a
+        .post(
+            "/v1/workspaces/agent-1/heartbeat",
+            json!({"active_tasks": 1}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["spare_capacity"], 1);
+
+    let (s, body) = a
+        .put(
+            "/v1/workspaces/agent-1",
+            json!({"url": "ftp://x", "max_concurrent": 2}),
+        )
+        .await;
+    assert_eq!(
+        (s, body["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("url")),
+        "{body}"
+    );
+    let (s, body) = a
+        .put(
+            "/v1/workspaces/agent-1",
+            json!({"url": "http://127.0.0.1:9/a2a", "max_concurrent": 0}),
+        )
+        .await;
+    assert_eq!(
+        (s, body["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("max_concurrent")),
+        "{body}"
+    );
+    let (s, body) = a
+        .put("/v1/workspaces/agent-1", json!({"max_concurrent": 2}))
+        .await;
+    assert_eq!(
+        (s, body["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("url")),
+        "{body}"
+    );
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("missing field `url`"),
+        "{body}"
+    );
+    let (s, body) = a
+        .call(
+            Method::PUT,
+            "/v1/workspaces/agent-1",
+            Some("{\"url\": "),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["error"].as_str().is_some());
+    let (s, body) = a
+        .post(
+            "/v1/workspaces/agent-1/heartbeat",
+            json!({"active_tasks": "three"}),
+        )
+        .await;
+    assert_eq!(
+        (s, body["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("active_tasks")),
+        "{body}"
+    );
+    let (s, _) = a.get("/v1/nothing-here").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    a.shutdown().await;
+}
+
+async fn messages_are_delivered_at_once_or_queued_with_202(store: Store) {
+    let a = api(store, quiet_config()).await;
+    a.fake.set("agent", Behavior::Reply("right away".into()));
+    let (s, body) = a.post("/v1/workspaces/agent/messages", message("m0")).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "unregistered workspace: {body}");
+
+    a.put(
+        "/v1/workspaces/agent",
+        json!({"url": "http://127.0.0.1:9/a2a", "max_concurrent": 1}),
+    )
+    .await;
+    let (s, body) = a.post("/v1/workspaces/agent/messages", message("m1")).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["result"]["parts"][0]["text"], "right away");
+
+    // Full: the message waits in the queue, and that is a success (202).
+    a.post("/v1/workspaces/agent/heartbeat", json!({"active_tasks": 1}))
+        .await;
+    let (s, body) = a.post("/v1/workspaces/agent/messages", message("m2")).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["queued"], true);
+    assert_eq!(body["queue_depth"], 1);
+    let queue_id = body["queue_id"].as_i64().unwrap();
+    // The same messageId again is the same queued item.
+    let (s, again) = a.post("/v1/workspaces/agent/messages", message("m2")).await;
+    assert_eq!(
+        (s, again["queue_id"].as_i64()),
+        (StatusCode::ACCEPTED, Some(queue_id))
+    );
+
+    let (s, body) = a.get("/v1/workspaces/agent/queue?status=queued").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(body["items"].as_array().unwrap().len(), 1);
+
+    // Room comes back: it is delivered.
+    a.post("/v1/workspaces/agent/heartbeat", json!({"active_tasks": 0}))
+        .await;
+    eventually(10, "queued message delivered", || async {
+        let (_, body) = a.get("/v1/workspaces/agent/queue?status=completed").await;
+        (body["items"].as_array().map(Vec::len) == Some(2)).then_some(())
+    })
+    .await;
+
+    let (s, body) = a.get("/v1/workspaces/agent/queue?status=bogus").await;
+    assert_eq!(
+        (s, body["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("status"))
+    );
+    let (s, _) = a.get("/v1/workspaces/nobody/queue").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, body) = a.post("/v1/workspaces/agent/messages", json!([1, 2])).await;
+    assert_eq!(
+        (s, body["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("body"))
+    );
+    let (s, body) = a
+        .post(
+            "/v1/workspaces/agent/messages?priority=urgent",
+            message("m3"),
+        )
+        .await;
+    assert_eq!(
+        (s, body["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("priority"))
+    );
+    a.shutdown().await;
+}
+
+async fn bodies_over_the_limit_get_413(store: Store) {
+    let config = Config {
+        max_body_bytes: 256,
+        ..quiet_config()
+    };
+    let a = api(store, config).await;
+    a.put(
+        "/v1/workspaces/agent",
+        json!({"url": "http://127.0.0.1:9/a2a", "max_concurrent": 1}),
+    )
+    .await;
+    let big =
+        json!({"jsonrpc": "2.0", "method": "message/send", "params": {"text": "x".repeat(1000)}});
+    let (s, body) = a.post("/v1/workspaces/agent/messages", big).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_eq!(
+        body["error"],
+        "request body is larger than the configured limit"
+    );
+    a.shutdown().await;
+}
+
+async fn delegations_move_forward_only(store: Store) {
+    let a = api(store, quiet_config()).await;
+    let (s, body) = a
+        .post(
+            "/v1/delegations",
+            json!({"id": "d1", "caller_workspace_id": "boss", "workspace_id": "worker"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    assert_eq!(
+        (body["id"].as_str(), body["status"].as_str()),
+        (Some("d1"), Some("queued"))
+    );
+    assert!(body["deadline"].as_str().is_some());
+    let (s, _) = a
+        .post(
+            "/v1/delegations",
+            json!({"id": "d1", "workspace_id": "worker"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "a repeated create is idempotent");
+
+    let (s, body) = a.get("/v1/delegations/d1").await;
+    assert_eq!(
+        (s, body["workspace_id"].as_str()),
+        (StatusCode::OK, Some("worker"))
+    );
+    let (s, _) = a.get("/v1/delegations/nope").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    let (s, body) = a
+        .post(
+            "/v1/delegations/d1/status",
+            json!({"status": "in_progress"}),
+        )
+        .await;
+    assert_eq!(
+        (s, body["status"].as_str()),
+        (StatusCode::OK, Some("in_progress")),
+        "{body}"
+    );
+    let (s, body) = a.post("/v1/delegations/d1/heartbeat", json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert!(body["last_heartbeat"].as_str().is_some());
+    let (s, body) = a
+        .post(
+            "/v1/delegations/d1/status",
+            json!({"status": "completed", "result": "done"}),
+        )
+        .await;
+    assert_eq!(
+        (s, body["result"].as_str()),
+        (StatusCode::OK, Some("done")),
+        "{body}"
+    );
+
+    let (s, body) = a
+        .post(
+            "/v1/delegations/d1/status",
+            json!({"status": "in_progress"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("cannot move delegation from completed to in_progress"),
+        "{body}"
+    );
+    let (s, body) = a.post("/v1/delegations/d1/heartbeat", json!({})).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{body}");
+    let (s, body) = a
+        .post("/v1/delegations/d1/status", json!({"status": "done-ish"}))
+        .await;
+    assert_eq!(
+        (s, body["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("status")),
+        "{body}"
+    );
+    let (s, _) = a
+        .post("/v1/delegations/nope/status", json!({"status": "failed"}))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = a.post("/v1/delegations/nope/heartbeat", json!({})).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, body) = a
+        .post("/v1/delegations", json!({"caller_workspace_id": "boss"}))
+        .await;
+    assert_eq!(
+        (s, body["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("workspace_id")),
+        "{body}"
+    );
+    a.shutdown().await;
+}
+
+async fn healthz_and_metrics_answer(store: Store) {
+    let a = api(store, quiet_config()).await;
+    a.put(
+        "/v1/workspaces/agent",
+        json!({"url": "http://127.0.0.1:9/a2a", "max_concurrent": 1}),
+    )
+    .await;
+    a.post("/v1/workspaces/agent/messages", message("m1")).await;
+    let (s, body) = a.get("/healthz").await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["healthy"], true);
+    let text = eventually(10, "the delivery is counted", || async {
+        let (_, body) = a.get("/metrics").await;
+        let text = body.as_str()?.to_string();
+        text.contains("ringmaster_deliveries_total{outcome=\"completed\"} 1")
+            .then_some(text)
+    })
+    .await;
+    assert!(
+        text.contains("ringmaster_queue_items{status=\"completed\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ringmaster_actor_restarts_total{actor=\"queue-drain\"} 0"),
+        "{text}"
+    );
+    assert!(
+        text.contains("# TYPE ringmaster_actor_tick_lag_seconds gauge"),
+        "{text}"
+    );
+    a.shutdown().await;
+}
+
+backend_tests!(
+    workspaces_register_beat_and_refuse_bad_input,
+    messages_are_delivered_at_once_or_queued_with_202,
+    bodies_over_the_limit_get_413,
+    delegations_move_forward_only,
+    healthz_and_metrics_answer,
+);
+
+#[tokio::test]
+async fn the_bearer_token_guards_v1_only() {
+    let db = support::TestDb::sqlite().await;
+    let config = Config {
+        api_token: Some("s3cret".into()),
+        ..quiet_config()
+    };
+    let a = api(db.store.clone(), config).await;
+    let body = json!({"url": "http://127.0.0.1:9/a2a", "max_concurrent": 1}).to_string();
+    let (s, err) = a
+        .call(Method::PUT, "/v1/workspaces/w", Some(&body), None)
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{err}");
+    assert!(err["error"]
+        .as_str()
+        .unwrap()
+        .contains("missing bearer token"));
+    let (s, err) = a
+        .call(Method::PUT, "/v1/workspaces/w", Some(&body), Some("guess"))
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{err}");
+    assert_eq!(err["error"], "bearer token is not valid");
+    let (s, _) = a
+        .call(Method::PUT, "/v1/workspaces/w", Some(&body), Some("s3cret"))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = a.get("/healthz").await;
+    assert_eq!(s, StatusCode::OK, "health stays open for probes");
+    a.shutdown().await;
+}
