@@ -10,6 +10,7 @@
 pub mod actors;
 pub mod clock;
 pub mod config;
+pub mod demo;
 pub mod dispatch;
 pub mod events;
 pub mod http;

@@ -34,6 +34,12 @@ enum Command {
         #[arg(long, env = "RINGMASTER_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Everything ringmaster does, on a temporary database with simulated agents, until Ctrl-C.
+    Demo {
+        /// Where the demo's HTTP API listens (default: a free port).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        bind: String,
+    },
     /// Create or upgrade the database schema, then exit.
     Migrate {
         #[arg(long)]
@@ -62,14 +68,21 @@ fn load_config(
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The demo prints its own summary; only warnings should interleave with it.
+    let default_level = if matches!(cli.command, Command::Demo { .. }) {
+        "warn"
+    } else {
+        "info"
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
         )
         .with_writer(std::io::stderr)
         .init();
-    let result = match Cli::parse().command {
+    let result = match cli.command {
         Command::Serve {
             database,
             bind,
@@ -77,6 +90,16 @@ async fn main() -> ExitCode {
         } => match load_config(config, database, bind) {
             Ok(config) => serve(config).await,
             Err(e) => Err(e),
+        },
+        Command::Demo { bind } => match bind.parse() {
+            Ok(addr) => ringmaster::demo::run(addr, async {
+                let _ = shutdown_signal().await;
+            })
+            .await
+            .map_err(|e| e.to_string()),
+            Err(_) => Err(format!(
+                "--bind: {bind:?} is not a socket address like 127.0.0.1:8080"
+            )),
         },
         Command::Migrate { database, config } => match load_config(config, database, None) {
             Ok(config) => migrate(config).await,
