@@ -140,3 +140,39 @@ async fn migrate_brings_up_both_backends() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unsupported database URL"));
 }
+
+#[test]
+fn the_demo_prints_a_summary_and_stops_on_sigint() {
+    let mut child = Command::new(BIN)
+        .args(["demo", "--bind", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let done = line.starts_with("actors ");
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    let text = seen.join("\n");
+    assert!(
+        text.contains("ringmaster demo: API on http://127.0.0.1:"),
+        "{text}"
+    );
+    assert!(text.contains("queue        queued"), "{text}");
+    assert!(text.contains("heartbeat ok"), "{text}");
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    // Keep reading so the demo's last lines have somewhere to go.
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(rest.iter().any(|l| l == "stopping…"), "{rest:?}");
+    let status = child.wait().unwrap();
+    assert!(status.success(), "clean exit on SIGINT, got {status}");
+}
