@@ -17,6 +17,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod ask;
 pub mod heartbeat;
 pub mod names;
 pub mod queue_drain;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use ractor::{Actor, ActorCell, ActorRef, SpawnErr};
 use tokio::task::JoinHandle;
 
+use crate::actors::ask::{ask, AskError};
 use crate::actors::heartbeat::{HealthReport, HeartbeatActor, HeartbeatArgs, HeartbeatMsg};
 use crate::actors::names;
 use crate::actors::queue_drain::{
@@ -34,8 +35,8 @@ pub enum ServiceError {
     Spawn(#[from] SpawnErr),
     #[error("actor {actor} is not running (it may be restarting)")]
     ActorDown { actor: &'static str },
-    #[error("actor {actor} did not answer: {reason}")]
-    NoAnswer { actor: &'static str, reason: String },
+    #[error(transparent)]
+    Ask(#[from] AskError),
 }
 
 /// What [`Ringmaster::start_with`] needs. Tests pass a manual clock and a
@@ -282,29 +283,18 @@ impl Ringmaster {
     /// Per-actor liveness, from the HeartbeatActor.
     pub async fn health(&self) -> Result<HealthReport, ServiceError> {
         let heartbeat = self.heartbeat()?;
-        heartbeat
-            .call(
-                |reply| HeartbeatMsg::Health { now: None, reply },
-                Some(CALL_TIMEOUT),
-            )
-            .await
-            .map_err(|e| ServiceError::NoAnswer {
-                actor: names::HEARTBEAT,
-                reason: e.to_string(),
-            })?
-            .answered_by(names::HEARTBEAT)
+        Ok(ask(
+            &heartbeat,
+            names::HEARTBEAT,
+            |reply| HeartbeatMsg::Health { now: None, reply },
+            CALL_TIMEOUT,
+        )
+        .await?)
     }
 
     /// The root's view of its children.
     pub async fn children(&self) -> Result<Vec<ChildInfo>, ServiceError> {
-        self.root
-            .call(RootMsg::Children, Some(CALL_TIMEOUT))
-            .await
-            .map_err(|e| ServiceError::NoAnswer {
-                actor: names::ROOT,
-                reason: e.to_string(),
-            })?
-            .answered_by(names::ROOT)
+        Ok(ask(&self.root, names::ROOT, RootMsg::Children, CALL_TIMEOUT).await?)
     }
 
     /// Stop the children in reverse start order, wait for them, then the root,
@@ -326,26 +316,5 @@ impl Ringmaster {
     /// The root's task, for hosts that prefer to await it.
     pub fn into_join_handle(self) -> JoinHandle<()> {
         self.join
-    }
-}
-
-/// Turns a ractor call result into ours, naming the actor that did not answer.
-trait CallResultExt<T> {
-    fn answered_by(self, actor: &'static str) -> Result<T, ServiceError>;
-}
-
-impl<T> CallResultExt<T> for ractor::rpc::CallResult<T> {
-    fn answered_by(self, actor: &'static str) -> Result<T, ServiceError> {
-        match self {
-            ractor::rpc::CallResult::Success(v) => Ok(v),
-            ractor::rpc::CallResult::Timeout => Err(ServiceError::NoAnswer {
-                actor,
-                reason: "timed out".to_string(),
-            }),
-            ractor::rpc::CallResult::SenderError => Err(ServiceError::NoAnswer {
-                actor,
-                reason: "it stopped before answering".to_string(),
-            }),
-        }
     }
 }

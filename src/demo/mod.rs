@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use ractor::ActorRef;
 
+use crate::actors::ask::ask;
 use crate::actors::heartbeat::HeartbeatMsg;
 use crate::actors::queue_drain::QueueMsg;
 use crate::actors::sweeper::SweeperMsg;
@@ -78,39 +79,37 @@ pub async fn run(
     }
     let heartbeat = ringmaster.heartbeat().map_err(setup)?;
     for agent in &agents {
-        heartbeat
-            .call(
-                |reply| HeartbeatMsg::Register {
-                    workspace: agent.name.to_string(),
-                    url: Some(agent.url.clone()),
-                    max_concurrent: 2,
-                    reply,
-                },
-                Some(CALL_TIMEOUT),
-            )
-            .await
-            .map_err(setup)?
-            .success_or("no answer")
-            .map_err(setup)?
-            .map_err(setup)?;
-    }
-    // Registered on a port nobody listens on, and never beats (so it is not
-    // marked offline): its messages fail, retry with backoff, and end `failed`.
-    heartbeat
-        .call(
+        ask(
+            &heartbeat,
+            "heartbeat",
             |reply| HeartbeatMsg::Register {
-                workspace: "unreachable".to_string(),
-                url: Some("http://127.0.0.1:1/a2a".to_string()),
-                max_concurrent: 1,
+                workspace: agent.name.to_string(),
+                url: Some(agent.url.clone()),
+                max_concurrent: 2,
                 reply,
             },
-            Some(CALL_TIMEOUT),
+            CALL_TIMEOUT,
         )
         .await
         .map_err(setup)?
-        .success_or("no answer")
-        .map_err(setup)?
         .map_err(setup)?;
+    }
+    // Registered on a port nobody listens on, and never beats (so it is not
+    // marked offline): its messages fail, retry with backoff, and end `failed`.
+    ask(
+        &heartbeat,
+        "heartbeat",
+        |reply| HeartbeatMsg::Register {
+            workspace: "unreachable".to_string(),
+            url: Some("http://127.0.0.1:1/a2a".to_string()),
+            max_concurrent: 1,
+            reply,
+        },
+        CALL_TIMEOUT,
+    )
+    .await
+    .map_err(setup)?
+    .map_err(setup)?;
     let agents = Arc::new(agents);
     println!(
         "ringmaster demo: API on http://{api} (try: curl -s http://{api}/metrics), database {}",
@@ -207,16 +206,15 @@ async fn create_delegations(ringmaster: &Ringmaster) -> Result<(), DemoError> {
             workspace_id: "steady".to_string(),
             deadline,
         };
-        sweeper
-            .call(
-                |reply| SweeperMsg::Create { new, reply },
-                Some(CALL_TIMEOUT),
-            )
-            .await
-            .map_err(setup)?
-            .success_or("no answer")
-            .map_err(setup)?
-            .map_err(setup)?;
+        ask(
+            &sweeper,
+            "delegation-sweeper",
+            |reply| SweeperMsg::Create { new, reply },
+            CALL_TIMEOUT,
+        )
+        .await
+        .map_err(setup)?
+        .map_err(setup)?;
     }
     Ok(())
 }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::agents::Agent;
+use crate::actors::ask::ask;
 use crate::actors::queue_drain::QueueMsg;
 use crate::actors::sweeper::SweeperMsg;
 use crate::metrics::{DELEGATION_TRANSITIONS, DELIVERIES, FIRES};
@@ -24,11 +25,9 @@ async fn render(ringmaster: &Ringmaster, agents: &[Agent], elapsed: Duration) ->
         elapsed.as_secs()
     );
     let counts = match ringmaster.queue() {
-        Ok(q) => q
-            .call(QueueMsg::Counts, Some(CALL_TIMEOUT))
+        Ok(q) => ask(&q, "queue-drain", QueueMsg::Counts, CALL_TIMEOUT)
             .await
             .ok()
-            .and_then(|r| r.success_or(()).ok())
             .and_then(|r| r.ok())
             .unwrap_or_default(),
         Err(_) => Vec::new(),

@@ -10,8 +10,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::body::JsonBody;
-use super::error::{no_answer, ApiError};
+use super::error::ApiError;
 use super::AppState;
+use crate::actors::ask::ask;
 use crate::actors::heartbeat::HeartbeatMsg;
 use crate::actors::sweeper::SweeperMsg;
 use crate::service::CALL_TIMEOUT;
@@ -39,15 +40,13 @@ pub async fn create(
         workspace_id: body.workspace_id,
         deadline: body.deadline,
     };
-    let created = sweeper
-        .call(
-            |reply| SweeperMsg::Create { new, reply },
-            Some(CALL_TIMEOUT),
-        )
-        .await
-        .map_err(|e| no_answer("delegation-sweeper", e))?
-        .success_or(())
-        .map_err(|_| no_answer("delegation-sweeper", "timed out"))??;
+    let created = ask(
+        &sweeper,
+        "delegation-sweeper",
+        |reply| SweeperMsg::Create { new, reply },
+        CALL_TIMEOUT,
+    )
+    .await??;
     // A repeated create of the same id answers the existing row with 200.
     let status = if created.created {
         StatusCode::CREATED
@@ -62,18 +61,16 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let sweeper = app.ringmaster.sweeper()?;
-    let found = sweeper
-        .call(
-            |reply| SweeperMsg::Get {
-                id: id.clone(),
-                reply,
-            },
-            Some(CALL_TIMEOUT),
-        )
-        .await
-        .map_err(|e| no_answer("delegation-sweeper", e))?
-        .success_or(())
-        .map_err(|_| no_answer("delegation-sweeper", "timed out"))??;
+    let found = ask(
+        &sweeper,
+        "delegation-sweeper",
+        |reply| SweeperMsg::Get {
+            id: id.clone(),
+            reply,
+        },
+        CALL_TIMEOUT,
+    )
+    .await??;
     found
         .map(|d| Json(json!(d)))
         .ok_or_else(|| ApiError::not_found(format!("delegation {id:?} not found")))
@@ -84,18 +81,16 @@ pub async fn heartbeat(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let heartbeat = app.ringmaster.heartbeat()?;
-    let outcome = heartbeat
-        .call(
-            |reply| HeartbeatMsg::DelegationBeat {
-                delegation: id,
-                reply: Some(reply),
-            },
-            Some(CALL_TIMEOUT),
-        )
-        .await
-        .map_err(|e| no_answer("heartbeat", e))?
-        .success_or(())
-        .map_err(|_| no_answer("heartbeat", "timed out"))??;
+    let outcome = ask(
+        &heartbeat,
+        "heartbeat",
+        |reply| HeartbeatMsg::DelegationBeat {
+            delegation: id,
+            reply: Some(reply),
+        },
+        CALL_TIMEOUT,
+    )
+    .await??;
     match outcome {
         DelegationBeatOutcome::Stamped { delegation } => Ok(Json(json!(delegation))),
         DelegationBeatOutcome::Refused { status, reason } => Err(ApiError {
@@ -129,19 +124,17 @@ pub async fn set_status(
         result: body.result,
     };
     let sweeper = app.ringmaster.sweeper()?;
-    let transition = sweeper
-        .call(
-            |reply| SweeperMsg::SetStatus {
-                id,
-                change,
-                reply: Some(reply),
-            },
-            Some(CALL_TIMEOUT),
-        )
-        .await
-        .map_err(|e| no_answer("delegation-sweeper", e))?
-        .success_or(())
-        .map_err(|_| no_answer("delegation-sweeper", "timed out"))??;
+    let transition = ask(
+        &sweeper,
+        "delegation-sweeper",
+        |reply| SweeperMsg::SetStatus {
+            id,
+            change,
+            reply: Some(reply),
+        },
+        CALL_TIMEOUT,
+    )
+    .await??;
     match transition {
         Transition::Applied { delegation, .. } | Transition::Unchanged { delegation } => {
             Ok(Json(json!(delegation)))

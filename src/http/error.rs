@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+use crate::actors::ask::AskError;
 use crate::actors::heartbeat::HeartbeatError;
 use crate::actors::queue_drain::QueueError;
 use crate::actors::sweeper::SweeperError;
@@ -111,10 +112,8 @@ impl From<SweeperError> for ApiError {
     }
 }
 
-/// A message to an actor that found it down or got no answer.
-pub fn no_answer(actor: &str, err: impl std::fmt::Display) -> ApiError {
-    ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        format!("{actor} did not answer: {err}"),
-    )
+impl From<AskError> for ApiError {
+    fn from(err: AskError) -> Self {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, err.to_string())
+    }
 }

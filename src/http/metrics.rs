@@ -6,16 +6,15 @@ use axum::http::header;
 use axum::response::IntoResponse;
 
 use super::AppState;
+use crate::actors::ask::ask;
 use crate::actors::queue_drain::QueueMsg;
 use crate::service::CALL_TIMEOUT;
 
 pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
     let queue = match app.ringmaster.queue() {
-        Ok(q) => q
-            .call(QueueMsg::Counts, Some(CALL_TIMEOUT))
+        Ok(q) => ask(&q, "queue-drain", QueueMsg::Counts, CALL_TIMEOUT)
             .await
             .ok()
-            .and_then(|r| r.success_or(()).ok())
             .and_then(|r| r.ok())
             .unwrap_or_default(),
         Err(_) => Vec::new(),

@@ -9,8 +9,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::body::JsonBody;
-use super::error::{no_answer, ApiError};
+use super::error::ApiError;
 use super::AppState;
+use crate::actors::ask::ask;
 use crate::actors::heartbeat::HeartbeatMsg;
 use crate::actors::queue_drain::{QueueMsg, SendOutcome};
 use crate::service::CALL_TIMEOUT;
@@ -29,20 +30,18 @@ pub async fn register(
     JsonBody(body): JsonBody<Registration>,
 ) -> Result<Json<Value>, ApiError> {
     let heartbeat = app.ringmaster.heartbeat()?;
-    let row = heartbeat
-        .call(
-            |reply| HeartbeatMsg::Register {
-                workspace: id,
-                url: Some(body.url),
-                max_concurrent: body.max_concurrent,
-                reply,
-            },
-            Some(CALL_TIMEOUT),
-        )
-        .await
-        .map_err(|e| no_answer("heartbeat", e))?
-        .success_or(())
-        .map_err(|_| no_answer("heartbeat", "timed out"))??;
+    let row = ask(
+        &heartbeat,
+        "heartbeat",
+        |reply| HeartbeatMsg::Register {
+            workspace: id,
+            url: Some(body.url),
+            max_concurrent: body.max_concurrent,
+            reply,
+        },
+        CALL_TIMEOUT,
+    )
+    .await??;
     Ok(Json(json!(row)))
 }
 
@@ -59,22 +58,20 @@ pub async fn heartbeat(
     JsonBody(body): JsonBody<Beat>,
 ) -> Result<Json<Value>, ApiError> {
     let heartbeat = app.ringmaster.heartbeat()?;
-    let ack = heartbeat
-        .call(
-            |reply| HeartbeatMsg::WorkspaceBeat {
-                beat: WorkspaceBeat {
-                    workspace: id,
-                    active_tasks: body.active_tasks,
-                    max_concurrent: body.max_concurrent,
-                },
-                reply: Some(reply),
+    let ack = ask(
+        &heartbeat,
+        "heartbeat",
+        |reply| HeartbeatMsg::WorkspaceBeat {
+            beat: WorkspaceBeat {
+                workspace: id,
+                active_tasks: body.active_tasks,
+                max_concurrent: body.max_concurrent,
             },
-            Some(CALL_TIMEOUT),
-        )
-        .await
-        .map_err(|e| no_answer("heartbeat", e))?
-        .success_or(())
-        .map_err(|_| no_answer("heartbeat", "timed out"))??;
+            reply: Some(reply),
+        },
+        CALL_TIMEOUT,
+    )
+    .await??;
     Ok(Json(json!(ack)))
 }
 
@@ -128,12 +125,13 @@ pub async fn send_message(
     let queue = app.ringmaster.queue()?;
     // Delivery can take up to the delivery timeout; wait a little longer.
     let wait = app.ringmaster.config().delivery_timeout + CALL_TIMEOUT;
-    let outcome = queue
-        .call(|reply| QueueMsg::Send { item, reply }, Some(wait))
-        .await
-        .map_err(|e| no_answer("queue-drain", e))?
-        .success_or(())
-        .map_err(|_| no_answer("queue-drain", "timed out"))??;
+    let outcome = ask(
+        &queue,
+        "queue-drain",
+        |reply| QueueMsg::Send { item, reply },
+        wait,
+    )
+    .await??;
     Ok(match outcome {
         SendOutcome::Delivered { response, .. } => {
             let value: Value = serde_json::from_str(&response).unwrap_or(Value::String(response));
@@ -172,19 +170,17 @@ pub async fn queue(
     };
     let limit = params.limit.unwrap_or(100).clamp(1, 1000);
     let queue = app.ringmaster.queue()?;
-    let items = queue
-        .call(
-            |reply| QueueMsg::List {
-                workspace: id,
-                status,
-                limit,
-                reply,
-            },
-            Some(CALL_TIMEOUT),
-        )
-        .await
-        .map_err(|e| no_answer("queue-drain", e))?
-        .success_or(())
-        .map_err(|_| no_answer("queue-drain", "timed out"))??;
+    let items = ask(
+        &queue,
+        "queue-drain",
+        |reply| QueueMsg::List {
+            workspace: id,
+            status,
+            limit,
+            reply,
+        },
+        CALL_TIMEOUT,
+    )
+    .await??;
     Ok(Json(json!({ "items": items })))
 }

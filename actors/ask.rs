@@ -1,0 +1,45 @@
+//! How code outside the actors (HTTP handlers, the service handle, the demo)
+//! asks an actor a question and waits a bounded time for the answer.
+
+use std::time::Duration;
+
+use ractor::rpc::CallResult;
+use ractor::{ActorRef, Message, RpcReplyPort};
+
+/// Why no answer came.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AskError {
+    #[error("{actor} is not running (it may be restarting)")]
+    Down { actor: String },
+    #[error("{actor} did not answer within {timeout:?}")]
+    Timeout { actor: String, timeout: Duration },
+    #[error("{actor} stopped before answering")]
+    Stopped { actor: String },
+}
+
+/// Send `message` (built around the reply port) to `actor` and wait up to
+/// `timeout` for the answer. `role` names the actor in errors.
+pub async fn ask<M, T>(
+    actor: &ActorRef<M>,
+    role: &str,
+    message: impl FnOnce(RpcReplyPort<T>) -> M,
+    timeout: Duration,
+) -> Result<T, AskError>
+where
+    M: Message,
+    T: Send + 'static,
+{
+    match actor.call(message, Some(timeout)).await {
+        Ok(CallResult::Success(answer)) => Ok(answer),
+        Ok(CallResult::Timeout) => Err(AskError::Timeout {
+            actor: role.to_string(),
+            timeout,
+        }),
+        Ok(CallResult::SenderError) => Err(AskError::Stopped {
+            actor: role.to_string(),
+        }),
+        Err(_) => Err(AskError::Down {
+            actor: role.to_string(),
+        }),
+    }
+}
