@@ -20,6 +20,7 @@
 pub mod heartbeat;
 pub mod names;
 pub mod queue_drain;
+pub mod scheduler;
 pub mod supervisor;
 
 pub use names::Names;

@@ -14,6 +14,7 @@ use crate::actors::names;
 use crate::actors::queue_drain::{
     Backoff, QueueDrainActor, QueueDrainArgs, QueueMsg, QueueOutcome,
 };
+use crate::actors::scheduler::{ScheduleEvent, SchedulerActor, SchedulerArgs, SchedulerMsg};
 use crate::actors::supervisor::{
     ChildInfo, ChildSpec, RestartIntensity, RootArgs, RootMsg, RootSupervisor,
 };
@@ -78,6 +79,7 @@ pub fn node_name() -> String {
 #[derive(Clone, Default)]
 pub struct Buses {
     pub queue: EventBus<QueueOutcome>,
+    pub schedules: EventBus<ScheduleEvent>,
 }
 
 /// What the child builders need; cloned into each builder.
@@ -146,7 +148,25 @@ pub fn child_specs(w: &Wiring) -> Vec<ChildSpec> {
             )
         })
     };
-    vec![heartbeat, queue_drain]
+    // After the queue: its first tick may already hand fires to the drain.
+    let scheduler = {
+        let w = w.clone();
+        ChildSpec::new(names::SCHEDULER, move || {
+            (
+                SchedulerActor,
+                SchedulerArgs {
+                    names: w.names.clone(),
+                    store: w.store.clone(),
+                    clock: w.clock.clone(),
+                    tick: w.config.scheduler_tick,
+                    batch: w.config.scheduler_batch,
+                    queue_events: w.buses.queue.clone(),
+                    events: w.buses.schedules.clone(),
+                },
+            )
+        })
+    };
+    vec![heartbeat, queue_drain, scheduler]
 }
 
 impl Ringmaster {
@@ -205,6 +225,19 @@ impl Ringmaster {
     /// Subscribe here to queue outcomes (completed, failed, expired).
     pub fn queue_events(&self) -> &EventBus<QueueOutcome> {
         &self.buses.queue
+    }
+
+    /// Subscribe here to schedule events (executed, skipped, missed, invalid).
+    pub fn schedule_events(&self) -> &EventBus<ScheduleEvent> {
+        &self.buses.schedules
+    }
+
+    pub fn scheduler(&self) -> Result<ActorRef<SchedulerMsg>, ServiceError> {
+        self.names
+            .lookup(names::SCHEDULER)
+            .ok_or(ServiceError::ActorDown {
+                actor: names::SCHEDULER,
+            })
     }
 
     pub fn queue(&self) -> Result<ActorRef<QueueMsg>, ServiceError> {

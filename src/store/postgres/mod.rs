@@ -5,6 +5,7 @@
 //! rows without waiting on each other.
 
 pub mod queue;
+mod schedules;
 mod workspaces;
 
 use std::time::Duration;

@@ -6,6 +6,7 @@
 //! Times are stored as integer milliseconds since the epoch (see the migration).
 
 mod queue;
+mod schedules;
 mod workspaces;
 
 use std::str::FromStr;
