@@ -694,10 +694,12 @@ impl Actor for SchedulerActor {
         if let Err(err) = state.repair(now).await {
             tracing::error!(error = %err, "start-up repair failed; the next start tries again");
         }
-        let _ = myself.cast(SchedulerMsg::Tick {
-            now: None,
-            reply: None,
-        });
+        // The first tick runs here, before any message: a tick cast now would
+        // queue behind messages already waiting and read the clock later.
+        if let Err(err) = state.tick(&myself, now).await {
+            tracing::error!(error = %err, "first scheduler tick failed");
+        }
+        state.arm_wake(&myself).await;
         myself.send_interval(state.args.tick, || SchedulerMsg::Tick {
             now: None,
             reply: None,

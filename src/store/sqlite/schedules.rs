@@ -214,9 +214,11 @@ impl ScheduleStore for SqliteStore {
         patch: &SchedulePatch,
         now: DateTime<Utc>,
     ) -> Result<Schedule, ScheduleError> {
+        // IMMEDIATE: take the write lock before reading, so the read-then-write
+        // waits for other writers instead of failing to upgrade its lock.
         let mut tx = self
             .pool
-            .begin()
+            .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(StoreError::query("update schedule: begin"))?;
         let current = get_on(&mut tx, id)
