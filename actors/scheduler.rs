@@ -43,7 +43,9 @@ pub struct SchedulerActor;
 /// Due schedules handled in one tick at most `batch × MAX_ROUNDS`; more waits
 /// for a follow-up tick sent to ourselves, so the mailbox is never held long.
 const MAX_ROUNDS: usize = 40;
-/// Runs reconciled per tick.
+/// How often (clock time) reconciliation runs besides the first tick.
+const RECONCILE_EVERY: chrono::Duration = chrono::Duration::minutes(5);
+/// Runs reconciled per pass.
 const RECONCILE_LIMIT: u32 = 500;
 /// A `dispatched` run with no queue item this long after it was claimed lost
 /// its enqueue (the node died, the queue refused); it is enqueued again.
@@ -212,6 +214,9 @@ pub struct SchedulerState {
     specs: HashMap<SpecKey, Result<ScheduleSpec, SpecError>>,
     forwarder: Option<JoinHandle<()>>,
     wake: Option<(DateTime<Utc>, WakeTimer)>,
+    last_reconcile: Option<DateTime<Utc>>,
+    /// A write of outcomes or an enqueue failed: reconcile at the next tick.
+    reconcile_soon: bool,
 }
 
 /// `cron:{schedule_id}:{slot}`: the queue's idempotency key and the A2A messageId.
@@ -325,8 +330,19 @@ impl SchedulerState {
             .report_alive(names::SCHEDULER, now, self.args.tick);
         let mut report = SchedulerTickReport::default();
         // Outcomes first: a lost event must not wait behind a large due set.
-        report.reconciled = self.reconcile_settled(now).await?;
-        report.requeued = self.reconcile_orphans(now).await?;
+        // Events are the normal path; this sweep (it reads every pending run)
+        // runs at the first tick of an incarnation, which is when events were
+        // lost, then every few minutes, and at once after a failed write.
+        let reconcile_due = self.reconcile_soon
+            || self
+                .last_reconcile
+                .is_none_or(|last| now - last >= RECONCILE_EVERY || now < last);
+        if reconcile_due {
+            report.reconciled = self.reconcile_settled(now).await?;
+            report.requeued = self.reconcile_orphans(now).await?;
+            self.last_reconcile = Some(now);
+            self.reconcile_soon = false;
+        }
         let mut full = false;
         for _ in 0..MAX_ROUNDS {
             let due = self.args.store.due_schedules(now, self.args.batch).await?;
@@ -420,6 +436,7 @@ impl SchedulerState {
             }
         }
         if let Err(err) = self.enqueue(items).await {
+            self.reconcile_soon = true;
             tracing::error!(error = %err, "fires claimed but not enqueued; reconciliation will retry them");
         }
         Ok(())
@@ -501,7 +518,8 @@ impl SchedulerState {
             Ok(finished) => self.publish_finished(finished, at),
             // The runs stay `dispatched`; the next tick reconciles them.
             Err(err) => {
-                tracing::error!(error = %err, n = written.len(), "could not record fire outcomes")
+                tracing::error!(error = %err, n = written.len(), "could not record fire outcomes");
+                self.reconcile_soon = true;
             }
         }
     }
@@ -573,6 +591,7 @@ impl SchedulerState {
             .enqueue(vec![fire_item(&s, &key, s.defer_window)])
             .await
         {
+            self.reconcile_soon = true;
             tracing::error!(schedule = id, error = %err, "manual fire recorded but not enqueued; reconciliation will retry it");
         }
         Ok(run)
@@ -681,6 +700,8 @@ impl Actor for SchedulerActor {
             specs: HashMap::new(),
             forwarder: None,
             wake: None,
+            last_reconcile: None,
+            reconcile_soon: false,
         })
     }
 

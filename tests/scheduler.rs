@@ -618,10 +618,15 @@ async fn start_up_repairs_schedules_without_a_next_run(db: &TestDb) {
 
 /// An outcome whose event never reached the scheduler (it was restarting)
 /// is written by reconciliation; a claimed slot that never reached the queue
-/// is enqueued again.
+/// is enqueued again. Reconciliation runs at the first tick and then every
+/// five minutes of clock time.
 async fn lost_outcomes_and_lost_enqueues_are_reconciled(db: &TestDb) {
     let h = Harness::start(db.store.clone(), quiet_config(), t0()).await;
-    let s = create(&h, NewSchedule::new("w", "n", "* * * * *", "p")).await;
+    let s = create(
+        &h,
+        NewSchedule::new("w", "n", "* * * * *", "p").defer_window(Duration::from_secs(600)),
+    )
+    .await;
     // No workspace row yet: the item waits in the queue, undelivered.
     let key = tick(&h, at(2026, 6, 1, 8, 1, 0)).await.fired[0].key.clone();
     // Deliver it behind the actors' backs: no outcome event is published.
@@ -652,7 +657,7 @@ async fn lost_outcomes_and_lost_enqueues_are_reconciled(db: &TestDb) {
         store.get_run_by_key(&key).await.unwrap().unwrap().status,
         RunStatus::Dispatched
     );
-    let r = tick(&h, at(2026, 6, 1, 8, 1, 30)).await;
+    let r = tick(&h, at(2026, 6, 1, 8, 6, 30)).await;
     assert_eq!(r.reconciled, 1);
     let run = store.get_run_by_key(&key).await.unwrap().unwrap();
     assert_eq!(
@@ -662,15 +667,16 @@ async fn lost_outcomes_and_lost_enqueues_are_reconciled(db: &TestDb) {
 
     // A slot claimed by a node that died before enqueueing.
     register(&h, "w", 1).await;
-    let slot = at(2026, 6, 1, 8, 2, 0);
-    let orphan_key = format!("cron:{}:2026-06-01T08:02:00Z", s.id);
+    let slot = schedule(&h, s.id).await.next_run_at.unwrap();
+    assert_eq!(slot, at(2026, 6, 1, 8, 7, 0));
+    let orphan_key = format!("cron:{}:2026-06-01T08:07:00Z", s.id);
     store
         .claim_slots(
             &[SlotClaim {
                 schedule_id: s.id,
                 workspace: "w".into(),
                 slot,
-                next: at(2026, 6, 1, 8, 3, 0),
+                next: at(2026, 6, 1, 8, 8, 0),
                 key: orphan_key.clone(),
                 missed: None,
             }],
@@ -678,12 +684,8 @@ async fn lost_outcomes_and_lost_enqueues_are_reconciled(db: &TestDb) {
         )
         .await
         .unwrap();
-    assert_eq!(
-        tick(&h, at(2026, 6, 1, 8, 2, 10)).await.requeued,
-        0,
-        "within the grace"
-    );
-    let r = tick(&h, at(2026, 6, 1, 8, 2, 45)).await;
+    assert_eq!(tick(&h, at(2026, 6, 1, 8, 7, 10)).await.requeued, 0);
+    let r = tick(&h, at(2026, 6, 1, 8, 11, 40)).await;
     assert_eq!(r.requeued, 1);
     assert_eq!(finished_run(&h, &orphan_key).await.status, RunStatus::Ok);
     let items = store
