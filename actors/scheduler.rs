@@ -50,8 +50,8 @@ const RECONCILE_LIMIT: u32 = 500;
 /// A `dispatched` run with no queue item this long after it was claimed lost
 /// its enqueue (the node died, the queue refused); it is enqueued again.
 const ORPHAN_GRACE: chrono::Duration = chrono::Duration::seconds(30);
-/// How long an enqueue waits for the QueueDrainActor.
-const ENQUEUE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the answer to an enqueue is awaited before reconciliation is asked for.
+const ENQUEUE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Parsed specs kept between ticks (a spec is parsed once, not once per fire).
 const SPEC_CACHE: usize = 10_000;
 
@@ -204,6 +204,8 @@ pub enum SchedulerMsg {
     },
     /// Queue outcomes of cron fires, forwarded from the event bus in batches.
     Outcomes(Vec<QueueOutcome>),
+    /// The queue refused (or did not answer) an enqueue of fires.
+    EnqueueFailed,
 }
 
 type SpecKey = (String, String, DstPolicy);
@@ -215,8 +217,10 @@ pub struct SchedulerState {
     forwarder: Option<JoinHandle<()>>,
     wake: Option<(DateTime<Utc>, WakeTimer)>,
     last_reconcile: Option<DateTime<Utc>>,
-    /// A write of outcomes or an enqueue failed: reconcile at the next tick.
-    reconcile_soon: bool,
+    /// A write of outcomes or an enqueue failed: reconcile at the first tick from then.
+    reconcile_at: Option<DateTime<Utc>>,
+    /// This actor, for the tasks that await the queue's answers.
+    me: ActorRef<SchedulerMsg>,
 }
 
 /// `cron:{schedule_id}:{slot}`: the queue's idempotency key and the A2A messageId.
@@ -289,9 +293,12 @@ impl SchedulerState {
         }
     }
 
-    /// Hand fires to the QueueDrainActor. On failure the runs stay
-    /// `dispatched` with no queue item, and reconciliation enqueues them again.
-    async fn enqueue(&self, items: Vec<NewQueueItem>) -> Result<(), SchedulerError> {
+    /// Hand fires to the QueueDrainActor without waiting for its answer: its
+    /// mailbox may be busy with deliveries, and the next schedules must not
+    /// wait behind them. The answer is awaited in a task; a failure (or no
+    /// answer) comes back as `EnqueueFailed`, and the runs, still `dispatched`
+    /// with no queue item, are enqueued again by reconciliation.
+    fn enqueue(&self, items: Vec<NewQueueItem>) -> Result<(), SchedulerError> {
         if items.is_empty() {
             return Ok(());
         }
@@ -300,24 +307,30 @@ impl SchedulerState {
             .names
             .lookup::<QueueMsg>(names::QUEUE_DRAIN)
             .ok_or_else(|| SchedulerError::Queue("the queue actor is not running".into()))?;
-        let answer = queue
-            .call(
-                |reply| QueueMsg::EnqueueBatch {
-                    items,
-                    reply: Some(reply),
-                },
-                Some(ENQUEUE_TIMEOUT),
-            )
-            .await
+        let (tx, rx) = ractor::concurrency::oneshot();
+        queue
+            .cast(QueueMsg::EnqueueBatch {
+                items,
+                reply: Some(tx.into()),
+            })
             .map_err(|e| SchedulerError::Queue(e.to_string()))?;
-        match answer {
-            ractor::rpc::CallResult::Success(Ok(_)) => Ok(()),
-            ractor::rpc::CallResult::Success(Err(e)) => Err(SchedulerError::Queue(e.to_string())),
-            ractor::rpc::CallResult::Timeout => Err(SchedulerError::Queue("timed out".into())),
-            ractor::rpc::CallResult::SenderError => {
-                Err(SchedulerError::Queue("the queue actor stopped".into()))
-            }
-        }
+        let me = self.me.clone();
+        tokio::spawn(async move {
+            let failure = match tokio::time::timeout(ENQUEUE_TIMEOUT, rx).await {
+                Ok(Ok(Ok(_))) => return,
+                Ok(Ok(Err(e))) => e.to_string(),
+                Ok(Err(_)) => "the queue actor stopped before answering".to_string(),
+                Err(_) => format!("no answer within {ENQUEUE_TIMEOUT:?}"),
+            };
+            tracing::error!(error = %failure, "fires claimed but maybe not enqueued; reconciliation will retry them");
+            let _ = me.cast(SchedulerMsg::EnqueueFailed);
+        });
+        Ok(())
+    }
+
+    /// Reconcile at the first tick from `at` on.
+    fn reconcile_from(&mut self, at: DateTime<Utc>) {
+        self.reconcile_at = Some(self.reconcile_at.map_or(at, |t| t.min(at)));
     }
 
     async fn tick(
@@ -333,15 +346,15 @@ impl SchedulerState {
         // Events are the normal path; this sweep (it reads every pending run)
         // runs at the first tick of an incarnation, which is when events were
         // lost, then every few minutes, and at once after a failed write.
-        let reconcile_due = self.reconcile_soon
+        let reconcile_due = self.reconcile_at.is_some_and(|at| now >= at)
             || self
                 .last_reconcile
                 .is_none_or(|last| now - last >= RECONCILE_EVERY || now < last);
         if reconcile_due {
+            self.reconcile_at = None;
+            self.last_reconcile = Some(now);
             report.reconciled = self.reconcile_settled(now).await?;
             report.requeued = self.reconcile_orphans(now).await?;
-            self.last_reconcile = Some(now);
-            self.reconcile_soon = false;
         }
         let mut full = false;
         for _ in 0..MAX_ROUNDS {
@@ -435,8 +448,8 @@ impl SchedulerState {
                 report.fired.push(fired);
             }
         }
-        if let Err(err) = self.enqueue(items).await {
-            self.reconcile_soon = true;
+        if let Err(err) = self.enqueue(items) {
+            self.reconcile_from(now + ORPHAN_GRACE + chrono::Duration::seconds(1));
             tracing::error!(error = %err, "fires claimed but not enqueued; reconciliation will retry them");
         }
         Ok(())
@@ -498,7 +511,7 @@ impl SchedulerState {
         }
         let finished = self.args.store.finish_runs(&expired, now).await?;
         self.publish_finished(finished, now);
-        self.enqueue(items).await?;
+        self.enqueue(items)?;
         Ok(n)
     }
 
@@ -519,7 +532,7 @@ impl SchedulerState {
             // The runs stay `dispatched`; the next tick reconciles them.
             Err(err) => {
                 tracing::error!(error = %err, n = written.len(), "could not record fire outcomes");
-                self.reconcile_soon = true;
+                self.reconcile_from(at);
             }
         }
     }
@@ -587,11 +600,8 @@ impl SchedulerState {
                 now,
             )
             .await?;
-        if let Err(err) = self
-            .enqueue(vec![fire_item(&s, &key, s.defer_window)])
-            .await
-        {
-            self.reconcile_soon = true;
+        if let Err(err) = self.enqueue(vec![fire_item(&s, &key, s.defer_window)]) {
+            self.reconcile_from(now + ORPHAN_GRACE + chrono::Duration::seconds(1));
             tracing::error!(schedule = id, error = %err, "manual fire recorded but not enqueued; reconciliation will retry it");
         }
         Ok(run)
@@ -692,7 +702,7 @@ impl Actor for SchedulerActor {
 
     async fn pre_start(
         &self,
-        _myself: ActorRef<SchedulerMsg>,
+        myself: ActorRef<SchedulerMsg>,
         args: SchedulerArgs,
     ) -> Result<SchedulerState, ActorProcessingErr> {
         Ok(SchedulerState {
@@ -701,7 +711,8 @@ impl Actor for SchedulerActor {
             forwarder: None,
             wake: None,
             last_reconcile: None,
-            reconcile_soon: false,
+            reconcile_at: None,
+            me: myself,
         })
     }
 
@@ -796,6 +807,10 @@ impl Actor for SchedulerActor {
                 answer(Some(reply), result.map_err(SchedulerError::from), "runs");
             }
             SchedulerMsg::Outcomes(outcomes) => state.outcomes(outcomes).await,
+            SchedulerMsg::EnqueueFailed => {
+                let at = state.args.clock.now() + ORPHAN_GRACE + chrono::Duration::seconds(1);
+                state.reconcile_from(at);
+            }
         }
         Ok(())
     }

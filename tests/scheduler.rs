@@ -173,7 +173,7 @@ async fn a_due_schedule_fires_once(db: &TestDb) {
     assert_eq!(body["params"]["message"]["parts"][0]["text"], "write it");
     assert_eq!(
         items[0].expires_at,
-        Some(slot + Span::minutes(2)),
+        Some(items[0].enqueued_at + Span::minutes(2)),
         "TTL = defer window"
     );
     let after = schedule(&h, s.id).await;
@@ -231,6 +231,19 @@ async fn a_busy_workspace_gets_its_fire_within_the_defer_window_else_skipped(db:
 
     beat(&h, "w", 1, 1).await; // full again, and stays full
     let second = tick(&h, at(2026, 6, 1, 8, 3, 0)).await.fired[0].key.clone();
+    // The enqueue is a message: let it land (stamped 08:03) before time moves.
+    eventually(10, "the second fire is queued", || async {
+        let items = h
+            .store()
+            .list_queue("w", Some(QueueStatus::Queued), 10)
+            .await
+            .unwrap();
+        items
+            .iter()
+            .any(|i| i.idempotency_key.as_deref() == Some(second.as_str()))
+            .then_some(())
+    })
+    .await;
     queue_tick(&h, at(2026, 6, 1, 8, 4, 59)).await;
     assert_eq!(
         h.store()
@@ -631,17 +644,21 @@ async fn lost_outcomes_and_lost_enqueues_are_reconciled(db: &TestDb) {
     let key = tick(&h, at(2026, 6, 1, 8, 1, 0)).await.fired[0].key.clone();
     // Deliver it behind the actors' backs: no outcome event is published.
     let store = h.store().clone();
-    let claimed = store
-        .claim(Claim {
-            workspace: "w",
-            limit: 1,
-            now: at(2026, 6, 1, 8, 1, 1),
-            lease_until: at(2026, 6, 1, 8, 20, 0),
-            node: "someone-else",
-        })
-        .await
-        .unwrap();
-    assert_eq!(claimed.len(), 1);
+    // The enqueue is a message to the queue actor: wait until it landed.
+    let claimed = eventually(10, "the fire is in the queue", || async {
+        let claimed = store
+            .claim(Claim {
+                workspace: "w",
+                limit: 1,
+                now: at(2026, 6, 1, 8, 1, 1),
+                lease_until: at(2026, 6, 1, 8, 20, 0),
+                node: "someone-else",
+            })
+            .await
+            .unwrap();
+        (!claimed.is_empty()).then_some(claimed)
+    })
+    .await;
     store
         .record_dispatch(
             claimed[0].id,

@@ -84,6 +84,14 @@ async fn two_nodes_fire_each_of_sixty_thousand_slots_exactly_once() {
                 *fired.entry((f.schedule_id, f.slot)).or_default() += 1;
             }
         }
+        // Enqueues are messages to each node's queue actor; real minutes would
+        // give them ample time, simulated ones must wait for them.
+        let so_far = per_node.iter().sum::<usize>() as u64;
+        support::eventually(30, "this minute's fires are queued", || async {
+            let counts = store.queue_counts().await.unwrap();
+            (counts.iter().map(|c| c.1).sum::<u64>() >= so_far).then_some(())
+        })
+        .await;
     }
     eprintln!(
         "60 minutes on two nodes: {:?}, fired per node {per_node:?}",
