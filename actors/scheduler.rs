@@ -356,14 +356,35 @@ impl SchedulerState {
             report.reconciled = self.reconcile_settled(now).await?;
             report.requeued = self.reconcile_orphans(now).await?;
         }
+        // The won fires of all rounds go to the queue as one batch: each batch
+        // costs the queue actor a drain of every workspace it names, so fewer,
+        // larger batches reach the workspaces sooner than many small ones.
+        let mut items = Vec::new();
         let mut full = false;
+        let mut failed = None;
         for _ in 0..MAX_ROUNDS {
-            let due = self.args.store.due_schedules(now, self.args.batch).await?;
-            full = due.len() as u32 >= self.args.batch;
-            self.fire_round(due, now, &mut report).await?;
+            let round = match self.args.store.due_schedules(now, self.args.batch).await {
+                Ok(due) => {
+                    full = due.len() as u32 >= self.args.batch;
+                    self.fire_round(due, now, &mut report, &mut items).await
+                }
+                Err(e) => Err(e.into()),
+            };
+            if let Err(e) = round {
+                failed = Some(e);
+                break;
+            }
             if !full {
                 break;
             }
+        }
+        // What was claimed before a failure is enqueued all the same.
+        if let Err(err) = self.enqueue(items) {
+            self.reconcile_from(now + ORPHAN_GRACE + chrono::Duration::seconds(1));
+            tracing::error!(error = %err, "fires claimed but not enqueued; reconciliation will retry them");
+        }
+        if let Some(e) = failed {
+            return Err(e);
         }
         if full {
             // Still more due: continue after whatever else is in the mailbox.
@@ -380,6 +401,7 @@ impl SchedulerState {
         due: Vec<Schedule>,
         now: DateTime<Utc>,
         report: &mut SchedulerTickReport,
+        items: &mut Vec<NewQueueItem>,
     ) -> Result<(), SchedulerError> {
         report.due += due.len();
         let mut claims = Vec::with_capacity(due.len());
@@ -422,7 +444,6 @@ impl SchedulerState {
         let won = self.args.store.claim_slots(&claims, now).await?;
         report.lost += claims.len() - won.len();
         let won: std::collections::HashSet<i64> = won.into_iter().collect();
-        let mut items = Vec::new();
         for claim in claims.into_iter().filter(|c| won.contains(&c.schedule_id)) {
             let Some(s) = by_id.get(&claim.schedule_id) else {
                 continue;
@@ -447,10 +468,6 @@ impl SchedulerState {
                 items.push(fire_item(s, &fired.key, s.defer_window));
                 report.fired.push(fired);
             }
-        }
-        if let Err(err) = self.enqueue(items) {
-            self.reconcile_from(now + ORPHAN_GRACE + chrono::Duration::seconds(1));
-            tracing::error!(error = %err, "fires claimed but not enqueued; reconciliation will retry them");
         }
         Ok(())
     }
@@ -765,7 +782,19 @@ impl Actor for SchedulerActor {
         match message {
             SchedulerMsg::Tick { now, reply } => {
                 let now = now.unwrap_or_else(|| state.args.clock.now());
+                let began = std::time::Instant::now();
                 let result = state.tick(&myself, now).await;
+                if let Ok(r) = &result {
+                    if !r.fired.is_empty() || !r.missed.is_empty() {
+                        tracing::info!(
+                            fired = r.fired.len(),
+                            missed = r.missed.len(),
+                            lost = r.lost,
+                            took_ms = began.elapsed().as_millis() as u64,
+                            "scheduler tick"
+                        );
+                    }
+                }
                 answer(reply, result, "scheduler tick");
                 state.arm_wake(&myself).await;
             }

@@ -234,11 +234,17 @@ async fn a_slot_is_claimed_once_and_leaves_its_run_record(store: Store) {
     let next = slot + Span::minutes(1);
     let c = claim(s.id, slot, next);
     assert_eq!(
-        store.claim_slots(&[c.clone()], slot).await.unwrap(),
+        store
+            .claim_slots(std::slice::from_ref(&c), slot)
+            .await
+            .unwrap(),
         vec![s.id]
     );
     assert_eq!(
-        store.claim_slots(&[c.clone()], slot).await.unwrap(),
+        store
+            .claim_slots(std::slice::from_ref(&c), slot)
+            .await
+            .unwrap(),
         Vec::<i64>::new(),
         "the loser does nothing"
     );
@@ -295,7 +301,10 @@ async fn outcomes_update_runs_and_three_empty_answers_make_stale(store: Store) {
     let mut keys = Vec::new();
     for _ in 0..6 {
         let c = claim(s.id, slot, slot + Span::minutes(1));
-        store.claim_slots(&[c.clone()], slot).await.unwrap();
+        store
+            .claim_slots(std::slice::from_ref(&c), slot)
+            .await
+            .unwrap();
         keys.push(c.key);
         slot += Span::minutes(1);
     }
@@ -376,8 +385,14 @@ async fn reconciliation_finds_settled_and_orphaned_runs(store: Store) {
     let slot = s.next_run_at.unwrap();
     let settled = claim(s.id, slot, slot + Span::minutes(1));
     let orphan = claim(s.id, slot + Span::minutes(1), slot + Span::minutes(2));
-    store.claim_slots(&[settled.clone()], slot).await.unwrap();
-    store.claim_slots(&[orphan.clone()], slot).await.unwrap();
+    store
+        .claim_slots(std::slice::from_ref(&settled), slot)
+        .await
+        .unwrap();
+    store
+        .claim_slots(std::slice::from_ref(&orphan), slot)
+        .await
+        .unwrap();
     let manual = store
         .insert_manual_run(
             &ManualRun {

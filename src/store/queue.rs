@@ -219,6 +219,9 @@ pub enum DispatchResult {
 }
 
 /// What recording an outcome did.
+// One is returned per recorded dispatch and consumed at once, never stored in
+// bulk, so boxing the row would cost an allocation for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Recorded {
     /// The row changed; it is now in this state.

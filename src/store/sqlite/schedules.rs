@@ -512,14 +512,12 @@ impl ScheduleStore for SqliteStore {
         &self,
         limit: u32,
     ) -> Result<Vec<(ScheduleRun, QueueItem)>, StoreError> {
-        let sql = format!(
-            "SELECT r.idempotency_key AS run_key, q.id AS queue_id FROM schedule_runs r
+        let sql = "SELECT r.idempotency_key AS run_key, q.id AS queue_id FROM schedule_runs r
              JOIN queue_items q
                ON q.workspace_id = r.workspace_id AND q.idempotency_key = r.idempotency_key
              WHERE r.status = 'dispatched' AND q.status IN ('completed', 'failed', 'expired')
-             ORDER BY r.started_at LIMIT ?1"
-        );
-        let pairs = sqlx::query(&sql)
+             ORDER BY r.started_at LIMIT ?1";
+        let pairs = sqlx::query(sql)
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await
