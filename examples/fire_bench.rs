@@ -152,28 +152,23 @@ fn next_fire_ns() -> f64 {
     began.elapsed().as_nanos() as f64 / calls as f64
 }
 
-/// When the last run of `slot` was claimed and the last fire enqueued (clock
-/// time as written by the actors), to tell the scheduler's share from the queue's.
-async fn stage_ends(
+/// When the last fire of `slot` entered the queue (the queue actor's clock at
+/// insertion): the scheduler's share of the time to dispatch; the rest is the queue's.
+async fn last_enqueued(
     store: &ringmaster::store::Store,
     slot: DateTime<Utc>,
-) -> Result<(DateTime<Utc>, DateTime<Utc>), Box<dyn std::error::Error>> {
+) -> Result<DateTime<Utc>, Box<dyn std::error::Error>> {
     let key = format!(
         "cron:%:{}",
         slot.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
     );
-    const CLAIMED: &str = "SELECT MAX(started_at) FROM schedule_runs WHERE slot = $1";
     const ENQUEUED: &str = "SELECT MAX(enqueued_at) FROM queue_items WHERE idempotency_key LIKE $1";
     if let Some(pool) = store.postgres_pool() {
-        let claimed: DateTime<Utc> = sqlx::query_scalar(CLAIMED)
-            .bind(slot)
-            .fetch_one(&pool)
-            .await?;
         let enqueued: DateTime<Utc> = sqlx::query_scalar(ENQUEUED)
             .bind(&key)
             .fetch_one(&pool)
             .await?;
-        return Ok((claimed, enqueued));
+        return Ok(enqueued);
     }
     let url = std::env::args()
         .skip_while(|a| a != "--database")
@@ -181,16 +176,12 @@ async fn stage_ends(
         .unwrap_or_default();
     let pool = sqlx::SqlitePool::connect(&url).await?;
     let ms = |v: i64| DateTime::from_timestamp_millis(v).unwrap_or_default();
-    let claimed: i64 = sqlx::query_scalar(&CLAIMED.replace("$1", "?1"))
-        .bind(slot.timestamp_millis())
-        .fetch_one(&pool)
-        .await?;
     let enqueued: i64 = sqlx::query_scalar(&ENQUEUED.replace("$1", "?1"))
         .bind(&key)
         .fetch_one(&pool)
         .await?;
     pool.close().await;
-    Ok((ms(claimed), ms(enqueued)))
+    Ok(ms(enqueued))
 }
 
 #[tokio::main]
@@ -269,7 +260,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     lateness.sort_unstable();
     let last = *lateness.last().unwrap_or(&0);
-    let (claimed, enqueued) = stage_ends(&store, slot).await?;
+    let enqueued = last_enqueued(&store, slot).await?;
     ringmaster.shutdown().await;
 
     println!(
@@ -280,7 +271,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "lateness_p50_ms": percentile(&lateness, 50.0),
             "lateness_p99_ms": percentile(&lateness, 99.0),
             "next_fire_ns": next_fire_ns().round(),
-            "all_claimed_s": (claimed - slot).num_milliseconds() as f64 / 1000.0,
             "all_enqueued_s": (enqueued - slot).num_milliseconds() as f64 / 1000.0,
         })
     );
