@@ -21,6 +21,7 @@ pub mod ask;
 pub mod heartbeat;
 pub mod names;
 pub mod queue_drain;
+pub mod scheduler;
 pub mod supervisor;
 pub mod sweeper;
 

@@ -1,12 +1,15 @@
 //! The thin binary: parse config, open the store, start the root supervisor,
-//! serve HTTP, shut down cleanly on SIGINT/SIGTERM. Everything else is the crate.
+//! serve HTTP, shut down cleanly on SIGINT/SIGTERM; and `schedule next`, so
+//! anyone can ask when a spec fires. Everything else is the crate.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use chrono::{DateTime, SecondsFormat, Utc};
 use clap::{Parser, Subcommand};
 use ringmaster::config::Config;
+use ringmaster::schedule::{DstPolicy, ScheduleSpec, SpecError};
 use ringmaster::Ringmaster;
 
 #[derive(Parser)]
@@ -40,6 +43,11 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:0")]
         bind: String,
     },
+    /// Ask about schedule specs without a database.
+    Schedule {
+        #[command(subcommand)]
+        command: ScheduleCommand,
+    },
     /// Create or upgrade the database schema, then exit.
     Migrate {
         #[arg(long)]
@@ -47,6 +55,57 @@ enum Command {
         #[arg(long, env = "RINGMASTER_CONFIG")]
         config: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum ScheduleCommand {
+    /// Print the next fire instants strictly after --after, one per line, RFC 3339 in UTC.
+    Next {
+        /// Cron (5 or 6 fields), a macro (@hourly…), `every 15m` or `daily 07:00,13:00`.
+        spec: String,
+        /// IANA timezone the spec's wall-clock times are read in.
+        #[arg(long, default_value = "UTC")]
+        tz: String,
+        /// RFC 3339 instant to count from (default: now).
+        #[arg(long)]
+        after: Option<String>,
+        /// How many instants to print.
+        #[arg(short = 'n', default_value_t = 5)]
+        n: usize,
+        /// What fixed-time jobs do in DST gaps and overlaps: vixie or literal.
+        #[arg(long, default_value = "vixie")]
+        dst: String,
+    },
+}
+
+/// `schedule next`: the spec's next `n` fires, one per line.
+fn schedule_next(
+    spec: &str,
+    tz: &str,
+    after: Option<&str>,
+    n: usize,
+    dst: &str,
+) -> Result<(), String> {
+    let dst: DstPolicy = dst.parse().map_err(|e: SpecError| e.to_string())?;
+    let spec = ScheduleSpec::parse(spec, tz, dst).map_err(|e| e.to_string())?;
+    let after = match after {
+        Some(text) => DateTime::parse_from_rfc3339(text)
+            .map_err(|e| format!("--after: {text:?} is not an RFC 3339 instant ({e})"))?
+            .with_timezone(&Utc),
+        None => Utc::now(),
+    };
+    let fires = spec.upcoming(after, n);
+    if fires.len() < n {
+        return Err(format!(
+            "only {} fire(s) within the search horizon after {}",
+            fires.len(),
+            after.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+        ));
+    }
+    for fire in fires {
+        println!("{}", fire.to_rfc3339_opts(SecondsFormat::AutoSi, true));
+    }
+    Ok(())
 }
 
 fn load_config(
@@ -101,6 +160,16 @@ async fn main() -> ExitCode {
                 "--bind: {bind:?} is not a socket address like 127.0.0.1:8080"
             )),
         },
+        Command::Schedule {
+            command:
+                ScheduleCommand::Next {
+                    spec,
+                    tz,
+                    after,
+                    n,
+                    dst,
+                },
+        } => schedule_next(&spec, &tz, after.as_deref(), n, &dst),
         Command::Migrate { database, config } => match load_config(config, database, None) {
             Ok(config) => migrate(config).await,
             Err(e) => Err(e),

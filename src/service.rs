@@ -15,6 +15,7 @@ use crate::actors::names;
 use crate::actors::queue_drain::{
     Backoff, QueueDrainActor, QueueDrainArgs, QueueMsg, QueueOutcome,
 };
+use crate::actors::scheduler::{ScheduleEvent, SchedulerActor, SchedulerArgs, SchedulerMsg};
 use crate::actors::supervisor::{
     ChildInfo, ChildSpec, RestartIntensity, RootArgs, RootMsg, RootSupervisor,
 };
@@ -82,6 +83,7 @@ pub fn node_name() -> String {
 pub struct Buses {
     pub queue: EventBus<QueueOutcome>,
     pub delegations: EventBus<DelegationEvent>,
+    pub schedules: EventBus<ScheduleEvent>,
 }
 
 /// What the child builders need; cloned into each builder.
@@ -167,7 +169,25 @@ pub fn child_specs(w: &Wiring) -> Vec<ChildSpec> {
             )
         })
     };
-    vec![heartbeat, queue_drain, sweeper]
+    // After the queue: its first tick may already hand fires to the drain.
+    let scheduler = {
+        let w = w.clone();
+        ChildSpec::new(names::SCHEDULER, move || {
+            (
+                SchedulerActor,
+                SchedulerArgs {
+                    names: w.names.clone(),
+                    store: w.store.clone(),
+                    clock: w.clock.clone(),
+                    tick: w.config.scheduler_tick,
+                    batch: w.config.scheduler_batch,
+                    queue_events: w.buses.queue.clone(),
+                    events: w.buses.schedules.clone(),
+                },
+            )
+        })
+    };
+    vec![heartbeat, queue_drain, scheduler, sweeper]
 }
 
 impl Ringmaster {
@@ -244,6 +264,19 @@ impl Ringmaster {
     /// The subscription survives restarts of the sweeper.
     pub fn delegation_events(&self) -> &EventBus<DelegationEvent> {
         &self.buses.delegations
+    }
+
+    /// Subscribe here to schedule events (executed, skipped, missed, invalid).
+    pub fn schedule_events(&self) -> &EventBus<ScheduleEvent> {
+        &self.buses.schedules
+    }
+
+    pub fn scheduler(&self) -> Result<ActorRef<SchedulerMsg>, ServiceError> {
+        self.names
+            .lookup(names::SCHEDULER)
+            .ok_or(ServiceError::ActorDown {
+                actor: names::SCHEDULER,
+            })
     }
 
     pub fn queue(&self) -> Result<ActorRef<QueueMsg>, ServiceError> {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, Duration as Span, Utc};
 use ractor::{Actor, ActorRef, ActorStatus};
 use ringmaster::actors::heartbeat::{HeartbeatActor, HeartbeatArgs, HeartbeatMsg};
-use ringmaster::actors::names::{HEARTBEAT, QUEUE_DRAIN, SWEEPER};
+use ringmaster::actors::names::{HEARTBEAT, QUEUE_DRAIN, SCHEDULER, SWEEPER};
 use ringmaster::actors::sweeper::{
     DelegationEvent, DelegationSweeperActor, SweepReport, SweeperArgs, SweeperError, SweeperMsg,
 };
@@ -665,7 +665,7 @@ async fn the_service_runs_the_sweeper_and_its_events_survive_a_restart(store: St
         .into_iter()
         .map(|c| c.role)
         .collect();
-    assert_eq!(roles, vec![HEARTBEAT, QUEUE_DRAIN, SWEEPER]);
+    assert_eq!(roles, vec![HEARTBEAT, QUEUE_DRAIN, SCHEDULER, SWEEPER]);
 
     let first = ringmaster.sweeper().unwrap();
     first.stop(Some("restart on purpose".into()));

@@ -1,8 +1,8 @@
 //! Durable state, behind one driver interface with two implementations.
 //!
 //! SQLite is the embedded default (one file, one writer); PostgreSQL is for
-//! several nodes sharing the work. Each domain (workspaces, delegations, and
-//! later the queue and schedules) is a trait in its own file here; each driver
+//! several nodes sharing the work. Each domain (workspaces, the queue,
+//! schedules, delegations) is a trait in its own file here; each driver
 //! implements it in `sqlite/` or `postgres/`. [`Driver`] gathers them, and one
 //! conformance suite (`tests/store_conformance.rs`) runs against both, the way
 //! River tests its drivers.
@@ -14,6 +14,7 @@ mod delegations;
 mod error;
 pub mod postgres;
 pub mod queue;
+pub mod schedules;
 pub mod sqlite;
 mod workspaces;
 
@@ -29,6 +30,10 @@ pub use queue::{
     Claim, DispatchResult, Enqueued, NewQueueItem, Priority, QueueItem, QueueStatus, QueueStore,
     Recorded,
 };
+pub use schedules::{
+    FinishedRun, ManualRun, NewSchedule, RunOutcome, RunStatus, Schedule, ScheduleError,
+    SchedulePatch, ScheduleRun, ScheduleStore, SlotClaim,
+};
 pub use workspaces::{Workspace, WorkspaceBeat, WorkspaceStatus, WorkspaceStore};
 
 /// Which database a store talks to.
@@ -40,7 +45,9 @@ pub enum Backend {
 
 /// Everything a driver offers. New domains join here as supertraits.
 #[async_trait::async_trait]
-pub trait Driver: WorkspaceStore + QueueStore + DelegationStore + Send + Sync + 'static {
+pub trait Driver:
+    WorkspaceStore + QueueStore + ScheduleStore + DelegationStore + Send + Sync + 'static
+{
     fn backend(&self) -> Backend;
 
     /// A cheap round trip, for health checks and start-up.

@@ -6,6 +6,7 @@
 
 mod delegations;
 pub mod queue;
+mod schedules;
 mod workspaces;
 
 use std::time::Duration;

@@ -7,6 +7,7 @@
 
 mod delegations;
 mod queue;
+mod schedules;
 mod workspaces;
 
 use std::str::FromStr;
