@@ -388,7 +388,148 @@ async fn healthz_and_metrics_answer(store: Store) {
     a.shutdown().await;
 }
 
+async fn schedules_are_validated_stored_listed_changed_run_and_removed(store: Store) {
+    let a = api(store, quiet_config()).await;
+    a.put(
+        "/v1/workspaces/agent",
+        json!({"url": "http://127.0.0.1:9/a2a", "max_concurrent": 1}),
+    )
+    .await;
+    a.fake
+        .set("agent", Behavior::Reply("report written".into()));
+
+    let (s, body) = a
+        .post("/v1/schedules", json!({"workspace_id": "agent", "name": "nightly", "cron": "30 2 * * *", "timezone": "America/New_York", "prompt": "write the report"}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    let id = body["id"].as_i64().unwrap();
+    // The harness clock is 2026-09-01T12:00Z; 02:30 EDT the next day is 06:30Z.
+    assert_eq!(body["next_run_at"], "2026-09-02T06:30:00Z");
+    assert_eq!(
+        (body["cron"].as_str(), body["dst"].as_str()),
+        (Some("30 2 * * *"), Some("vixie"))
+    );
+
+    for (bad, field, says) in [
+        (
+            json!({"workspace_id": "agent", "name": "x", "cron": "0 0 32 * *", "prompt": "p"}),
+            "cron",
+            "day-of-month: 32 is out of range 1-31",
+        ),
+        (
+            json!({"workspace_id": "agent", "name": "x", "cron": "0 0 30 2 *", "prompt": "p"}),
+            "cron",
+            "can never fire",
+        ),
+        (
+            json!({"workspace_id": "agent", "name": "x", "cron": "0 * * * *", "timezone": "Mars/Base", "prompt": "p"}),
+            "timezone",
+            "Mars/Base",
+        ),
+        (
+            json!({"workspace_id": "agent", "name": "x", "cron": "0 * * * *", "dst": "sometimes", "prompt": "p"}),
+            "dst",
+            "sometimes",
+        ),
+        (
+            json!({"workspace_id": "agent", "name": "x", "cron": "0 * * * *", "prompt": ""}),
+            "prompt",
+            "must not be empty",
+        ),
+        (
+            json!({"workspace_id": "agent", "name": "x", "cron": "0 * * * *", "prompt": "p", "defer_window_s": 0}),
+            "defer_window_s",
+            "at least 1 second",
+        ),
+        (
+            json!({"workspace_id": "agent", "cron": "0 * * * *", "prompt": "p"}),
+            "name",
+            "missing field `name`",
+        ),
+    ] {
+        let (s, body) = a.post("/v1/schedules", bad.clone()).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad} → {body}");
+        assert_eq!(body["field"].as_str(), Some(field), "{bad} → {body}");
+        assert!(
+            body["error"].as_str().unwrap().contains(says),
+            "{bad} → {body}"
+        );
+    }
+
+    let (s, body) = a.get("/v1/schedules?workspace_id=agent").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(body["schedules"].as_array().unwrap().len(), 1);
+    let (s, body) = a.get(&format!("/v1/schedules/{id}")).await;
+    assert_eq!(
+        (s, body["name"].as_str()),
+        (StatusCode::OK, Some("nightly"))
+    );
+    let (s, _) = a.get("/v1/schedules/999999").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    let (s, body) = a
+        .call(
+            Method::PATCH,
+            &format!("/v1/schedules/{id}"),
+            Some(&json!({"cron": "0 13 * * *", "timezone": "UTC"}).to_string()),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["next_run_at"], "2026-09-01T13:00:00Z");
+    let (s, body) = a
+        .call(
+            Method::PATCH,
+            &format!("/v1/schedules/{id}"),
+            Some(&json!({"cron": "61 * * * *"}).to_string()),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (s, body["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("cron")),
+        "{body}"
+    );
+
+    let (s, body) = a.get(&format!("/v1/schedules/{id}/runs")).await;
+    assert_eq!(
+        (s, body["runs"].as_array().map(Vec::len)),
+        (StatusCode::OK, Some(0))
+    );
+    let (s, body) = a.post(&format!("/v1/schedules/{id}/run"), json!({})).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["manual"], true);
+    let runs = eventually(10, "the manual fire's run is ok", || async {
+        let (_, body) = a.get(&format!("/v1/schedules/{id}/runs")).await;
+        let runs = body["runs"].as_array()?.clone();
+        (runs.first()?["status"] == "ok").then_some(runs)
+    })
+    .await;
+    assert!(
+        runs[0]["response_summary"]
+            .as_str()
+            .unwrap_or("")
+            .contains("report written"),
+        "{runs:?}"
+    );
+    let (s, _) = a.get("/v1/schedules/999999/runs").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = a.post("/v1/schedules/999999/run", json!({})).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    let (s, _) = a
+        .call(Method::DELETE, &format!("/v1/schedules/{id}"), None, None)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = a
+        .call(Method::DELETE, &format!("/v1/schedules/{id}"), None, None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    a.shutdown().await;
+}
+
 backend_tests!(
+    schedules_are_validated_stored_listed_changed_run_and_removed,
     workspaces_register_beat_and_refuse_bad_input,
     messages_are_delivered_at_once_or_queued_with_202,
     bodies_over_the_limit_get_413,

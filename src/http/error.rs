@@ -9,9 +9,10 @@ use serde_json::json;
 use crate::actors::ask::AskError;
 use crate::actors::heartbeat::HeartbeatError;
 use crate::actors::queue_drain::QueueError;
+use crate::actors::scheduler::SchedulerError;
 use crate::actors::sweeper::SweeperError;
 use crate::service::ServiceError;
-use crate::store::StoreError;
+use crate::store::{ScheduleError, StoreError};
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -96,6 +97,38 @@ impl From<QueueError> for ApiError {
             QueueError::BadBody(_) => ApiError::bad_field("body", err.to_string()),
             QueueError::EmptyWorkspace => ApiError::bad_field("id", err.to_string()),
         }
+    }
+}
+
+impl From<SchedulerError> for ApiError {
+    fn from(err: SchedulerError) -> Self {
+        match err {
+            SchedulerError::NotFound(_) | SchedulerError::Schedule(ScheduleError::NotFound(_)) => {
+                ApiError::not_found(err.to_string())
+            }
+            SchedulerError::Store(e) | SchedulerError::Schedule(ScheduleError::Store(e)) => {
+                e.into()
+            }
+            SchedulerError::Queue(_) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, err.to_string())
+            }
+            SchedulerError::Schedule(ref inner) => {
+                ApiError::bad_field(api_field(inner), err.to_string())
+            }
+        }
+    }
+}
+
+/// The request field a schedule error blames, in the API's names: a problem
+/// anywhere inside the spec (a cron field, a macro, the whole spec) is `cron`.
+fn api_field(err: &ScheduleError) -> &'static str {
+    match err.field() {
+        Some("timezone") => "timezone",
+        Some("dst") => "dst",
+        Some(
+            f @ ("workspace_id" | "name" | "prompt" | "starting_deadline_s" | "defer_window_s"),
+        ) => f,
+        _ => "cron",
     }
 }
 

@@ -12,6 +12,7 @@ mod delegations;
 mod error;
 mod health;
 mod metrics;
+mod schedules;
 mod workspaces;
 
 use std::sync::Arc;
@@ -40,6 +41,15 @@ pub fn router(ringmaster: Arc<Ringmaster>) -> Router {
         .route("/workspaces/{id}/heartbeat", post(workspaces::heartbeat))
         .route("/workspaces/{id}/messages", post(workspaces::send_message))
         .route("/workspaces/{id}/queue", get(workspaces::queue))
+        .route("/schedules", post(schedules::create).get(schedules::list))
+        .route(
+            "/schedules/{id}",
+            get(schedules::get)
+                .patch(schedules::update)
+                .delete(schedules::delete),
+        )
+        .route("/schedules/{id}/runs", get(schedules::runs))
+        .route("/schedules/{id}/run", post(schedules::run_now))
         .route("/delegations", post(delegations::create))
         .route("/delegations/{id}", get(delegations::get))
         .route("/delegations/{id}/heartbeat", post(delegations::heartbeat))

@@ -1,0 +1,291 @@
+//! `/v1/schedules`: create, list, read, change, remove, history, fire now.
+//! Every handler is a message to the SchedulerActor, which validates the spec
+//! and zone and owns the tables.
+//!
+//! The API speaks the design's field names (`workspace_id`, `cron`, seconds
+//! for durations); `view` maps the stored schedule onto them.
+
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::body::JsonBody;
+use super::error::ApiError;
+use super::AppState;
+use crate::actors::ask::ask;
+use crate::actors::scheduler::{SchedulerMsg, Upsert};
+use crate::schedule::DstPolicy;
+use crate::service::CALL_TIMEOUT;
+use crate::store::{NewSchedule, Schedule, SchedulePatch, ScheduleRun};
+
+const ROLE: &str = "scheduler";
+
+fn view(s: &Schedule) -> Value {
+    json!({
+        "id": s.id,
+        "workspace_id": s.workspace,
+        "name": s.name,
+        "cron": s.spec,
+        "timezone": s.timezone,
+        "dst": s.dst,
+        "prompt": s.prompt,
+        "enabled": s.enabled,
+        "next_run_at": s.next_run_at,
+        "last_run_at": s.last_run_at,
+        "run_count": s.run_count,
+        "last_status": s.last_status,
+        "last_error": s.last_error,
+        "consecutive_empty_runs": s.consecutive_empty_runs,
+        "starting_deadline_s": s.starting_deadline.as_secs(),
+        "defer_window_s": s.defer_window.as_secs(),
+        "invalid": s.invalid,
+        "invalid_error": s.invalid_error,
+        "created_at": s.created_at,
+        "updated_at": s.updated_at,
+    })
+}
+
+fn run_view(r: &ScheduleRun) -> Value {
+    json!({
+        "id": r.id,
+        "slot": r.slot,
+        "manual": r.manual,
+        "key": r.key,
+        "status": r.status,
+        "started_at": r.started_at,
+        "finished_at": r.finished_at,
+        "error": r.error,
+        "response_summary": r.response_summary,
+    })
+}
+
+fn dst(text: Option<String>) -> Result<Option<DstPolicy>, ApiError> {
+    text.map(|d| {
+        d.parse::<DstPolicy>()
+            .map_err(|e| ApiError::bad_field("dst", e.to_string()))
+    })
+    .transpose()
+}
+
+fn positive_secs(field: &str, secs: Option<u64>) -> Result<Option<Duration>, ApiError> {
+    match secs {
+        Some(0) => Err(ApiError::bad_field(
+            field,
+            format!("{field}: must be at least 1 second"),
+        )),
+        other => Ok(other.map(Duration::from_secs)),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Create {
+    workspace_id: String,
+    name: String,
+    cron: String,
+    timezone: Option<String>,
+    dst: Option<String>,
+    prompt: String,
+    enabled: Option<bool>,
+    starting_deadline_s: Option<u64>,
+    defer_window_s: Option<u64>,
+}
+
+pub async fn create(
+    State(app): State<AppState>,
+    JsonBody(body): JsonBody<Create>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let mut new = NewSchedule::new(body.workspace_id, body.name, body.cron, body.prompt);
+    if let Some(tz) = body.timezone {
+        new.timezone = tz;
+    }
+    if let Some(d) = dst(body.dst)? {
+        new.dst = d;
+    }
+    if let Some(enabled) = body.enabled {
+        new.enabled = enabled;
+    }
+    if let Some(d) = positive_secs("starting_deadline_s", body.starting_deadline_s)? {
+        new.starting_deadline = d;
+    }
+    if let Some(d) = positive_secs("defer_window_s", body.defer_window_s)? {
+        new.defer_window = d;
+    }
+    let scheduler = app.ringmaster.scheduler()?;
+    let stored = ask(
+        &scheduler,
+        ROLE,
+        |reply| SchedulerMsg::Upsert {
+            upsert: Upsert::Create(new),
+            reply,
+        },
+        CALL_TIMEOUT,
+    )
+    .await??;
+    Ok((StatusCode::CREATED, Json(view(&stored))))
+}
+
+#[derive(Deserialize)]
+pub struct ListParams {
+    workspace_id: Option<String>,
+}
+
+pub async fn list(
+    State(app): State<AppState>,
+    Query(params): Query<ListParams>,
+) -> Result<Json<Value>, ApiError> {
+    let scheduler = app.ringmaster.scheduler()?;
+    let all = ask(
+        &scheduler,
+        ROLE,
+        |reply| SchedulerMsg::List {
+            workspace: params.workspace_id,
+            reply,
+        },
+        CALL_TIMEOUT,
+    )
+    .await??;
+    Ok(Json(
+        json!({ "schedules": all.iter().map(view).collect::<Vec<_>>() }),
+    ))
+}
+
+async fn find(app: &AppState, id: i64) -> Result<Schedule, ApiError> {
+    let scheduler = app.ringmaster.scheduler()?;
+    ask(
+        &scheduler,
+        ROLE,
+        |reply| SchedulerMsg::Get {
+            schedule: id,
+            reply,
+        },
+        CALL_TIMEOUT,
+    )
+    .await??
+    .ok_or_else(|| ApiError::not_found(format!("schedule {id} not found")))
+}
+
+pub async fn get(
+    State(app): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(view(&find(&app, id).await?)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Change {
+    workspace_id: Option<String>,
+    name: Option<String>,
+    cron: Option<String>,
+    timezone: Option<String>,
+    dst: Option<String>,
+    prompt: Option<String>,
+    enabled: Option<bool>,
+    starting_deadline_s: Option<u64>,
+    defer_window_s: Option<u64>,
+}
+
+pub async fn update(
+    State(app): State<AppState>,
+    Path(id): Path<i64>,
+    JsonBody(body): JsonBody<Change>,
+) -> Result<Json<Value>, ApiError> {
+    let patch = SchedulePatch {
+        workspace: body.workspace_id,
+        name: body.name,
+        spec: body.cron,
+        timezone: body.timezone,
+        dst: dst(body.dst)?,
+        prompt: body.prompt,
+        enabled: body.enabled,
+        starting_deadline: positive_secs("starting_deadline_s", body.starting_deadline_s)?,
+        defer_window: positive_secs("defer_window_s", body.defer_window_s)?,
+    };
+    let scheduler = app.ringmaster.scheduler()?;
+    let stored = ask(
+        &scheduler,
+        ROLE,
+        |reply| SchedulerMsg::Upsert {
+            upsert: Upsert::Update { id, patch },
+            reply,
+        },
+        CALL_TIMEOUT,
+    )
+    .await??;
+    Ok(Json(view(&stored)))
+}
+
+pub async fn delete(
+    State(app): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    let scheduler = app.ringmaster.scheduler()?;
+    let existed = ask(
+        &scheduler,
+        ROLE,
+        |reply| SchedulerMsg::Delete {
+            schedule: id,
+            reply,
+        },
+        CALL_TIMEOUT,
+    )
+    .await??;
+    if existed {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!("schedule {id} not found")))
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RunsParams {
+    limit: Option<u32>,
+}
+
+pub async fn runs(
+    State(app): State<AppState>,
+    Path(id): Path<i64>,
+    Query(params): Query<RunsParams>,
+) -> Result<Json<Value>, ApiError> {
+    find(&app, id).await?;
+    let limit = params.limit.unwrap_or(100).clamp(1, 1000);
+    let scheduler = app.ringmaster.scheduler()?;
+    let runs = ask(
+        &scheduler,
+        ROLE,
+        |reply| SchedulerMsg::Runs {
+            schedule: id,
+            limit,
+            reply,
+        },
+        CALL_TIMEOUT,
+    )
+    .await??;
+    Ok(Json(
+        json!({ "runs": runs.iter().map(run_view).collect::<Vec<_>>() }),
+    ))
+}
+
+pub async fn run_now(
+    State(app): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let scheduler = app.ringmaster.scheduler()?;
+    let run = ask(
+        &scheduler,
+        ROLE,
+        |reply| SchedulerMsg::RunNow {
+            schedule: id,
+            reply: Some(reply),
+        },
+        CALL_TIMEOUT,
+    )
+    .await??;
+    // Accepted: the fire is in the queue; its outcome lands in the run history.
+    Ok((StatusCode::ACCEPTED, Json(run_view(&run))))
+}
