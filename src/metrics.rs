@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, Weak};
 
 use crate::actors::heartbeat::HealthReport;
+use crate::actors::scheduler::ScheduleEvent;
 use crate::events::EventBus;
 use crate::store::QueueStatus;
 
@@ -55,6 +56,12 @@ impl Metrics {
         metrics.count(&buses.queue, DELIVERIES.0, |e| e.item.status.to_string());
         metrics.count(&buses.delegations, DELEGATION_TRANSITIONS.0, |e| {
             e.to.to_string()
+        });
+        metrics.count(&buses.schedules, FIRES.0, |e| match e {
+            ScheduleEvent::CronExecuted { status, .. } => status.as_str().to_string(),
+            ScheduleEvent::CronSkipped { .. } => "skipped".to_string(),
+            ScheduleEvent::CronMissed { .. } => "missed".to_string(),
+            ScheduleEvent::ScheduleInvalid { .. } => "invalid".to_string(),
         });
         metrics
     }

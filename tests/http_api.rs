@@ -512,6 +512,13 @@ async fn schedules_are_validated_stored_listed_changed_run_and_removed(store: St
             .contains("report written"),
         "{runs:?}"
     );
+    eventually(10, "the fire is counted in /metrics", || async {
+        let (_, body) = a.get("/metrics").await;
+        body.as_str()?
+            .contains("ringmaster_schedule_fires_total{status=\"ok\"} 1")
+            .then_some(())
+    })
+    .await;
     let (s, _) = a.get("/v1/schedules/999999/runs").await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, _) = a.post("/v1/schedules/999999/run", json!({})).await;

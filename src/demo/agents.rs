@@ -19,7 +19,7 @@ pub enum Temperament {
     Steady,
     /// Answers 429 about half the time and reports itself full now and then.
     SometimesBusy,
-    /// Answers with no text about half the time (its cron goes `stale`).
+    /// Answers twice, then only with no text (its cron goes `stale`).
     SometimesEmpty,
     /// Answers for a while, then its server goes away and it stops beating.
     Dies,
@@ -76,7 +76,9 @@ async fn answer(State(agent): State<AgentState>, body: String) -> (StatusCode, S
         Temperament::SometimesBusy if n % 2 == 1 => {
             (StatusCode::TOO_MANY_REQUESTS, "busy".to_string())
         }
-        Temperament::SometimesEmpty if n % 3 != 0 => (StatusCode::OK, reply(None)),
+        // Answers at first, then only with empty messages: its cron goes
+        // `stale` at the third empty answer in a row.
+        Temperament::SometimesEmpty if n >= 2 => (StatusCode::OK, reply(None)),
         _ => (StatusCode::OK, reply(Some(format!("did: {prompt}")))),
     }
 }

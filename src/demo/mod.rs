@@ -18,11 +18,14 @@ use ractor::ActorRef;
 use crate::actors::ask::ask;
 use crate::actors::heartbeat::HeartbeatMsg;
 use crate::actors::queue_drain::QueueMsg;
+use crate::actors::scheduler::{SchedulerMsg, Upsert};
 use crate::actors::sweeper::SweeperMsg;
 use crate::config::Config;
 use crate::dispatch::a2a_message;
 use crate::service::{Ringmaster, CALL_TIMEOUT};
-use crate::store::{DelegationStatus, NewDelegation, NewQueueItem, StatusChange, WorkspaceBeat};
+use crate::store::{
+    DelegationStatus, NewDelegation, NewQueueItem, NewSchedule, StatusChange, WorkspaceBeat,
+};
 use agents::{Agent, Temperament};
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +62,7 @@ pub async fn run(
 ) -> Result<(), DemoError> {
     let dir = tempfile::tempdir().map_err(setup)?;
     let url = format!("sqlite://{}", dir.path().join("demo.db").display());
+    let database = url.clone();
     let config = demo_config(url, bind);
     let ringmaster = Arc::new(Ringmaster::start(config).await.map_err(setup)?);
     let listener = tokio::net::TcpListener::bind(bind).await.map_err(setup)?;
@@ -126,6 +130,7 @@ pub async fn run(
     println!("Ctrl-C to stop.\n");
 
     create_delegations(&ringmaster).await?;
+    create_schedules(&ringmaster, &database).await?;
     let tasks = vec![
         tokio::spawn(beat_loop(ringmaster.clone(), agents.clone())),
         tokio::spawn(message_loop(ringmaster.clone())),
@@ -216,6 +221,58 @@ async fn create_delegations(ringmaster: &Ringmaster) -> Result<(), DemoError> {
         .map_err(setup)?
         .map_err(setup)?;
     }
+    Ok(())
+}
+
+/// Schedules firing every few seconds (6-field specs, seconds first), each
+/// showing one outcome: `ok` (standup), `stale` (inbox sweep), `skipped`
+/// (price check, 2 s to find room), `error` (backup to an unreachable agent),
+/// and `missed` (a weekly digest due while "down").
+async fn create_schedules(ringmaster: &Ringmaster, database: &str) -> Result<(), DemoError> {
+    let scheduler = ringmaster.scheduler().map_err(setup)?;
+    let plans = [
+        ("steady", "standup", "*/3 * * * * *", 120),
+        ("sometimes-empty", "inbox sweep", "*/4 * * * * *", 120),
+        ("sometimes-busy", "price check", "*/5 * * * * *", 2),
+        ("doomed", "nightly report", "*/6 * * * * *", 120),
+        ("unreachable", "backup", "*/7 * * * * *", 120),
+        (
+            "steady",
+            "weekly digest (was down for 2 h)",
+            "0 0 9 * * MON",
+            120,
+        ),
+    ];
+    let mut last = 0;
+    for (workspace, name, spec, defer_s) in plans {
+        let mut new = NewSchedule::new(workspace, name, spec, format!("{name}, please"));
+        new.defer_window = Duration::from_secs(defer_s);
+        let stored = ask(
+            &scheduler,
+            "scheduler",
+            |reply| SchedulerMsg::Upsert {
+                upsert: Upsert::Create(new),
+                reply,
+            },
+            CALL_TIMEOUT,
+        )
+        .await
+        .map_err(setup)?
+        .map_err(setup)?;
+        last = stored.id;
+    }
+    // Pretend the process was down for two hours while the weekly digest was
+    // due: its slot is past the one-hour starting deadline, so it is recorded
+    // `missed` instead of firing late.
+    let two_hours_ago = (ringmaster.clock().now() - chrono::Duration::hours(2)).timestamp_millis();
+    let pool = sqlx::SqlitePool::connect(database).await.map_err(setup)?;
+    sqlx::query("UPDATE schedules SET next_run_at = ?1 WHERE id = ?2")
+        .bind(two_hours_ago)
+        .bind(last)
+        .execute(&pool)
+        .await
+        .map_err(setup)?;
+    pool.close().await;
     Ok(())
 }
 
