@@ -446,6 +446,38 @@ impl QueueStore for PgStore {
         items(&rows)
     }
 
+    async fn release(
+        &self,
+        leases: &[(i64, String)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<QueueItem>, StoreError> {
+        if leases.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = leases.iter().map(|l| l.0).collect();
+        let tokens: Vec<&str> = leases.iter().map(|l| l.1.as_str()).collect();
+        let sql = format!(
+            "UPDATE queue_items q SET status = 'queued', updated_at = $3,
+                 lease_token = NULL, claimed_by = NULL, lease_expires_at = NULL
+             FROM UNNEST($1::bigint[], $2::text[]) AS u(id, token)
+             WHERE q.id = u.id AND q.status = 'dispatched' AND q.lease_token = u.token
+             RETURNING {}",
+            COLUMNS
+                .split(", ")
+                .map(|c| format!("q.{}", c.trim()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let rows = sqlx::query(&sql)
+            .bind(&ids)
+            .bind(&tokens)
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::query("release claimed items"))?;
+        items(&rows)
+    }
+
     async fn expire_due(&self, now: DateTime<Utc>) -> Result<Vec<QueueItem>, StoreError> {
         let sql = format!(
             "UPDATE queue_items SET status = 'expired', finished_at = $1, updated_at = $1
