@@ -488,10 +488,16 @@ impl QueueDrainState {
         let store = self.args.store.clone();
         let clock = self.args.clock.clone();
         let node = self.args.node.clone();
-        let lease_until = now + Self::chrono(self.args.lease);
+        let lease = Self::chrono(self.args.lease);
         let workspace = workspace.to_string();
         let myself = myself.clone();
         tokio::spawn(async move {
+            // The time it runs, not the time it was asked for: a claim that
+            // waited (for a connection, for SQLite's writer) must not take an
+            // item whose TTL passed meanwhile, or one given back meanwhile
+            // because its TTL passed. A tick's explicit time may be later.
+            let now = now.max(clock.now());
+            let lease_until = now + lease;
             let result = store
                 .claim(Claim {
                     workspace: &workspace,

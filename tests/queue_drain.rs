@@ -631,8 +631,10 @@ async fn a_buffered_item_whose_ttl_passes_goes_back_and_expires(store: Store) {
         status_of(h.store(), short.id).await,
         QueueStatus::Dispatched
     );
+    h.clock.set(t0() + Span::seconds(19));
     let report = tick_report(&h, t0() + Span::seconds(19)).await;
     assert_eq!((report.released, report.expired), (0, 0));
+    h.clock.set(t0() + Span::seconds(20));
     let report = tick_report(&h, t0() + Span::seconds(20)).await;
     assert_eq!((report.released, report.expired), (1, 1));
     let gone = h.store().get_queue_item(short.id).await.unwrap().unwrap();

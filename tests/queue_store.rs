@@ -167,6 +167,45 @@ async fn batch_enqueue_answers_in_order_with_dedupe(store: Store) {
     assert_eq!(counts, vec![(QueueStatus::Queued, 3)]);
 }
 
+async fn batch_without_keys_answers_ids_in_order_and_depth_after_the_batch(store: Store) {
+    let t0 = at(2026, 2, 1, 0, 0, 0);
+    store.enqueue(&item("w", "old"), MAX, t0).await.unwrap();
+    let batch = vec![
+        item("w", "1"),
+        item("x", "2").priority(Priority::CRITICAL),
+        item("w", "3").ttl(Duration::from_secs(60)),
+        item("w", "4").caller("me"),
+    ];
+    let out = store
+        .enqueue_batch(&batch, MAX, t0 + Span::seconds(1))
+        .await
+        .unwrap();
+    let ids: Vec<i64> = out.iter().map(|e| e.id).collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(ids, sorted, "ids ascend in input order");
+    assert_eq!(
+        out.iter()
+            .map(|e| (e.depth, e.deduplicated))
+            .collect::<Vec<_>>(),
+        vec![(4, false), (1, false), (4, false), (4, false)],
+        "each item answers its workspace's depth after the batch"
+    );
+    let third = store.get_queue_item(ids[2]).await.unwrap().unwrap();
+    assert_eq!(third.expires_at, Some(t0 + Span::seconds(61)));
+    let fourth = store.get_queue_item(ids[3]).await.unwrap().unwrap();
+    assert_eq!(
+        (fourth.caller.as_deref(), fourth.max_attempts),
+        (Some("me"), MAX as i32)
+    );
+    let second = store.get_queue_item(ids[1]).await.unwrap().unwrap();
+    assert_eq!(
+        (second.workspace.as_str(), second.priority),
+        ("x", Priority::CRITICAL.0)
+    );
+    assert!(store.enqueue_batch(&[], MAX, t0).await.unwrap().is_empty());
+}
+
 async fn ttl_expiry_skips_and_then_expires(store: Store) {
     let t0 = at(2026, 2, 1, 0, 0, 0);
     let short = store
@@ -513,6 +552,7 @@ backend_tests!(
     claims_by_priority_then_age,
     idempotency_key_dedupes_while_active_only,
     batch_enqueue_answers_in_order_with_dedupe,
+    batch_without_keys_answers_ids_in_order_and_depth_after_the_batch,
     ttl_expiry_skips_and_then_expires,
     busy_requeues_without_counting_an_attempt,
     errors_back_off_and_end_failed_with_the_error_kept,
