@@ -34,6 +34,10 @@ struct Args {
     jobs: usize,
     #[arg(long, default_value_t = 10)]
     concurrency: u32,
+    /// Items the node may hold claimed ahead of dispatch (default: the
+    /// configuration's default).
+    #[arg(long)]
+    prefetch: Option<u32>,
 }
 
 /// Answers at once and notes when each item's dispatch started.
@@ -96,8 +100,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = Config {
         database_url: url.clone(),
         delivery_concurrency: args.concurrency,
+        queue_prefetch: args
+            .prefetch
+            .unwrap_or_else(|| Config::default().queue_prefetch),
         ..Config::default()
     };
+    let prefetch = config.queue_prefetch;
     let noop = NoOp::default();
     let ringmaster = Ringmaster::start_with(StartOptions {
         names: Names::unique("bench"),
@@ -232,6 +240,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "config": {
             "backend": if url.starts_with("sqlite:") { "sqlite" } else { "postgres" },
             "concurrency": args.concurrency,
+            "prefetch": prefetch,
             "batch": 1000,
         },
         "w1": {"jobs": args.jobs, "seconds": round(w1, 4), "jobs_per_s": round(args.jobs as f64 / w1, 0)},

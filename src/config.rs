@@ -59,7 +59,7 @@ impl Default for Config {
             queue_max_attempts: 5,
             queue_lease: Duration::from_secs(600),
             queue_tick: Duration::from_millis(5000),
-            queue_prefetch: 256,
+            queue_prefetch: 1024,
             sweep_interval: Duration::from_secs(300),
             stuck_threshold: Duration::from_secs(600),
             workspace_offline: Duration::from_secs(90),

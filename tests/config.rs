@@ -26,7 +26,7 @@ fn defaults_match_the_design_table() {
     assert_eq!(c.queue_max_attempts, 5);
     assert_eq!(c.queue_lease, Duration::from_secs(600));
     assert_eq!(c.queue_tick, Duration::from_millis(5000));
-    assert_eq!(c.queue_prefetch, 256);
+    assert_eq!(c.queue_prefetch, 1024);
     assert_eq!(c.sweep_interval, Duration::from_secs(300));
     assert_eq!(c.stuck_threshold, Duration::from_secs(600));
     assert_eq!(c.workspace_offline, Duration::from_secs(90));
