@@ -143,6 +143,7 @@ pub fn child_specs(w: &Wiring) -> Vec<ChildSpec> {
                     dispatcher: w.dispatcher.clone(),
                     node: w.node.clone(),
                     concurrency: w.config.delivery_concurrency,
+                    prefetch: w.config.queue_prefetch,
                     delivery_timeout: w.config.delivery_timeout,
                     max_attempts: w.config.queue_max_attempts,
                     lease: w.config.queue_lease,

@@ -26,6 +26,7 @@ fn defaults_match_the_design_table() {
     assert_eq!(c.queue_max_attempts, 5);
     assert_eq!(c.queue_lease, Duration::from_secs(600));
     assert_eq!(c.queue_tick, Duration::from_millis(5000));
+    assert_eq!(c.queue_prefetch, 1024);
     assert_eq!(c.sweep_interval, Duration::from_secs(300));
     assert_eq!(c.stuck_threshold, Duration::from_secs(600));
     assert_eq!(c.workspace_offline, Duration::from_secs(90));
@@ -61,6 +62,7 @@ const NUMERIC_KEYS: &[&str] = &[
     "RINGMASTER_QUEUE_MAX_ATTEMPTS",
     "RINGMASTER_QUEUE_LEASE_S",
     "RINGMASTER_QUEUE_TICK_MS",
+    "RINGMASTER_QUEUE_PREFETCH",
     "RINGMASTER_SWEEP_INTERVAL_S",
     "RINGMASTER_STUCK_THRESHOLD_S",
     "RINGMASTER_WORKSPACE_OFFLINE_S",

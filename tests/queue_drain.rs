@@ -8,7 +8,9 @@ use std::time::Duration;
 use chrono::Duration as Span;
 use ractor::ActorRef;
 use ringmaster::actors::heartbeat::HeartbeatMsg;
-use ringmaster::actors::queue_drain::{QueueMsg, QueueOutcome, SendOutcome};
+use ringmaster::actors::queue_drain::{
+    DrainTickReport, InFlightReport, QueueMsg, QueueOutcome, SendOutcome,
+};
 use ringmaster::dispatch::{a2a_message, Behavior};
 use ringmaster::store::{Enqueued, NewQueueItem, QueueStatus, Store, WorkspaceBeat};
 use support::{at, eventually, quiet_config, Harness};
@@ -446,6 +448,351 @@ async fn send_answers_the_response_when_delivered_at_once_or_queued(store: Store
     h.ringmaster.shutdown().await;
 }
 
+/// One global delivery slot: the first item holds it (behind a closed gate)
+/// and whatever else is claimed waits in the prefetch buffer.
+fn one_slot() -> ringmaster::config::Config {
+    ringmaster::config::Config {
+        delivery_concurrency: 1,
+        ..quiet_config()
+    }
+}
+
+async fn in_flight(h: &Harness) -> InFlightReport {
+    queue(h)
+        .call(QueueMsg::InFlight, None)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+async fn tick_report(h: &Harness, now: chrono::DateTime<chrono::Utc>) -> DrainTickReport {
+    queue(h)
+        .call(
+            |reply| QueueMsg::Tick {
+                now: Some(now),
+                reply: Some(reply),
+            },
+            None,
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap()
+}
+
+/// Wait until the actor holds `running` deliveries and `buffered` prefetched items.
+async fn wait_held(h: &Harness, running: u32, buffered: u32) {
+    eventually(
+        10,
+        &format!("{running} in flight, {buffered} buffered"),
+        || async {
+            let r = in_flight(h).await;
+            (r.total == running && r.buffered == buffered).then_some(())
+        },
+    )
+    .await;
+}
+
+async fn token_of(store: &Store, id: i64) -> Option<String> {
+    store.get_queue_item(id).await.unwrap().unwrap().lease_token
+}
+
+async fn enqueue_n(h: &Harness, ws: &str, n: usize) -> Vec<i64> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        ids.push(
+            enqueue(
+                h,
+                NewQueueItem::new(ws, a2a_message(&format!("{ws}-{i}"), "x")),
+            )
+            .await
+            .id,
+        );
+    }
+    ids
+}
+
+async fn with_prefetch_never_more_in_flight_than_the_room_anywhere(store: Store) {
+    let config = ringmaster::config::Config {
+        delivery_concurrency: 3,
+        queue_prefetch: 8,
+        ..quiet_config()
+    };
+    let h = Harness::start(store, config, t0()).await;
+    register(&h, "a", 2).await;
+    register(&h, "b", 1).await;
+    register(&h, "c", 5).await;
+    beat(&h, "c", 3, 5).await; // room 2: the agent says 3 of its 5 are busy
+    for ws in ["a", "b", "c"] {
+        h.fake
+            .set(ws, Behavior::Slow(Duration::from_millis(3), "done".into()));
+    }
+    let items: Vec<NewQueueItem> = (0..90)
+        .map(|i| NewQueueItem::new(["a", "b", "c"][i % 3], a2a_message(&format!("m{i}"), "x")))
+        .collect();
+    queue(&h)
+        .call(
+            |reply| QueueMsg::EnqueueBatch {
+                items,
+                reply: Some(reply),
+            },
+            None,
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    eventually(20, "all 90 delivered", || async {
+        (h.fake.delivered().len() == 90).then_some(())
+    })
+    .await;
+    assert!(
+        h.fake.max_in_flight("a") <= 2,
+        "a: {}",
+        h.fake.max_in_flight("a")
+    );
+    assert!(
+        h.fake.max_in_flight("b") <= 1,
+        "b: {}",
+        h.fake.max_in_flight("b")
+    );
+    assert!(
+        h.fake.max_in_flight("c") <= 2,
+        "c has room 2 (active_tasks 3 of 5): {}",
+        h.fake.max_in_flight("c")
+    );
+    assert!(
+        h.fake.max_total_in_flight() <= 3,
+        "global limit 3: {}",
+        h.fake.max_total_in_flight()
+    );
+    let mut ids: Vec<i64> = h.fake.delivered().into_iter().map(|d| d.1).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 90, "each item delivered once");
+    wait_held(&h, 0, 0).await;
+    h.ringmaster.shutdown().await;
+}
+
+async fn buffered_items_go_back_when_the_workspace_answers_busy(store: Store) {
+    let h = Harness::start(store, one_slot(), t0()).await;
+    register(&h, "w", 5).await;
+    beat(&h, "w", 5, 5).await; // no room while we enqueue
+    let ids = enqueue_n(&h, "w", 4).await;
+    h.fake.set("w", Behavior::Busy);
+    h.fake.close_gate("w");
+    beat(&h, "w", 0, 5).await;
+    // One slot: one delivery waits at the gate, the other three are buffered.
+    wait_held(&h, 1, 3).await;
+    for id in &ids {
+        assert_eq!(status_of(h.store(), *id).await, QueueStatus::Dispatched);
+    }
+    h.fake.open_gate("w");
+    eventually(10, "all four back in the queue, none held", || async {
+        let r = in_flight(&h).await;
+        let mut queued = 0;
+        for id in &ids {
+            let item = h.store().get_queue_item(*id).await.unwrap().unwrap();
+            if item.status == QueueStatus::Queued && item.lease_token.is_none() {
+                queued += 1;
+            }
+        }
+        (queued == 4 && r.total == 0 && r.buffered == 0).then_some(())
+    })
+    .await;
+    for id in &ids {
+        let item = h.store().get_queue_item(*id).await.unwrap().unwrap();
+        assert_eq!(item.attempts, 0, "neither busy nor a give-back counts");
+    }
+    assert_eq!(h.fake.calls(), 1, "the buffer did not hammer a busy agent");
+    h.fake.set("w", Behavior::Reply("ok".into()));
+    beat(&h, "w", 0, 5).await;
+    for id in &ids {
+        wait_status(h.store(), *id, QueueStatus::Completed).await;
+    }
+    assert_eq!(h.fake.delivered().len(), 4);
+    h.ringmaster.shutdown().await;
+}
+
+async fn a_buffered_item_whose_ttl_passes_goes_back_and_expires(store: Store) {
+    let h = Harness::start(store, one_slot(), t0()).await;
+    let mut outcomes = h.ringmaster.queue_events().channel();
+    register(&h, "w", 5).await;
+    h.fake.close_gate("w");
+    let first = enqueue(&h, NewQueueItem::new("w", a2a_message("a", "x"))).await;
+    wait_held(&h, 1, 0).await;
+    let short = enqueue(
+        &h,
+        NewQueueItem::new("w", a2a_message("b", "x")).ttl(Duration::from_secs(20)),
+    )
+    .await;
+    wait_held(&h, 1, 1).await;
+    assert_eq!(
+        status_of(h.store(), short.id).await,
+        QueueStatus::Dispatched
+    );
+    h.clock.set(t0() + Span::seconds(19));
+    let report = tick_report(&h, t0() + Span::seconds(19)).await;
+    assert_eq!((report.released, report.expired), (0, 0));
+    h.clock.set(t0() + Span::seconds(20));
+    let report = tick_report(&h, t0() + Span::seconds(20)).await;
+    assert_eq!((report.released, report.expired), (1, 1));
+    let gone = h.store().get_queue_item(short.id).await.unwrap().unwrap();
+    assert_eq!((gone.status, gone.attempts), (QueueStatus::Expired, 0));
+    let event = tokio::time::timeout(Duration::from_secs(5), outcomes.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (event.item.id, event.item.status),
+        (short.id, QueueStatus::Expired)
+    );
+    assert_eq!(in_flight(&h).await.buffered, 0);
+    h.fake.open_gate("w");
+    wait_status(h.store(), first.id, QueueStatus::Completed).await;
+    assert_eq!(
+        h.fake
+            .delivered()
+            .into_iter()
+            .map(|d| d.1)
+            .collect::<Vec<_>>(),
+        vec![first.id],
+        "the expired item never went out"
+    );
+    h.ringmaster.shutdown().await;
+}
+
+async fn items_held_too_long_in_the_buffer_go_back_on_tick(store: Store) {
+    let h = Harness::start(store, one_slot(), t0()).await;
+    register(&h, "w", 5).await;
+    h.fake.close_gate("w");
+    let ids = enqueue_n(&h, "w", 2).await;
+    wait_held(&h, 1, 1).await;
+    let held = token_of(h.store(), ids[1]).await.unwrap();
+    // The bound is a quarter of the lease (600 s), at most 30 s.
+    let report = tick_report(&h, t0() + Span::seconds(29)).await;
+    assert_eq!(report.released, 0);
+    assert_eq!(
+        token_of(h.store(), ids[1]).await.as_deref(),
+        Some(held.as_str())
+    );
+    let report = tick_report(&h, t0() + Span::seconds(30)).await;
+    assert_eq!(report.released, 1, "given back well inside its 600 s lease");
+    // With one node it is claimed again at once, under a fresh lease.
+    let again = eventually(10, "claimed again under a new lease", || async {
+        let item = h.store().get_queue_item(ids[1]).await.unwrap().unwrap();
+        (item.status == QueueStatus::Dispatched
+            && item.lease_token.as_deref().is_some_and(|t| t != held))
+        .then_some(item)
+    })
+    .await;
+    assert_eq!(again.attempts, 0);
+    h.fake.open_gate("w");
+    for id in &ids {
+        wait_status(h.store(), *id, QueueStatus::Completed).await;
+    }
+    let mut delivered: Vec<i64> = h.fake.delivered().into_iter().map(|d| d.1).collect();
+    delivered.sort();
+    assert_eq!(delivered, ids, "each delivered exactly once");
+    h.ringmaster.shutdown().await;
+}
+
+async fn buffered_items_go_back_when_the_actor_stops(store: Store) {
+    let h = Harness::start(store, one_slot(), t0()).await;
+    register(&h, "w", 5).await;
+    h.fake.close_gate("w");
+    let ids = enqueue_n(&h, "w", 3).await;
+    wait_held(&h, 1, 2).await;
+    let before: Vec<Option<String>> = {
+        let mut t = Vec::new();
+        for id in &ids {
+            t.push(token_of(h.store(), *id).await);
+        }
+        t
+    };
+    let old = queue(&h);
+    old.stop_and_wait(Some("test stop".into()), None)
+        .await
+        .unwrap();
+    // post_stop gave the buffer back; the replacement may claim it again,
+    // but never under the old leases and without counting an attempt.
+    for (id, token) in ids[1..].iter().zip(&before[1..]) {
+        let item = h.store().get_queue_item(*id).await.unwrap().unwrap();
+        assert_ne!(
+            &item.lease_token, token,
+            "item {id} still under the old lease"
+        );
+        assert_eq!(item.attempts, 0);
+    }
+    assert_eq!(
+        token_of(h.store(), ids[0]).await,
+        before[0],
+        "the delivery in flight keeps its lease"
+    );
+    eventually(10, "queue drain restarted", || async {
+        h.ringmaster
+            .queue()
+            .ok()
+            .filter(|q| q.get_id() != old.get_id())
+    })
+    .await;
+    h.fake.open_gate("w");
+    tick(&h, t0()).await;
+    for id in &ids {
+        wait_status(h.store(), *id, QueueStatus::Completed).await;
+    }
+    let mut delivered: Vec<i64> = h.fake.delivered().into_iter().map(|d| d.1).collect();
+    delivered.sort();
+    assert_eq!(delivered, ids, "each delivered exactly once");
+    wait_held(&h, 0, 0).await;
+    h.ringmaster.shutdown().await;
+}
+
+async fn a_killed_actor_loses_its_buffer_safely_and_counts_recover(store: Store) {
+    let h = Harness::start(store, one_slot(), t0()).await;
+    register(&h, "w", 5).await;
+    h.fake.close_gate("w");
+    let ids = enqueue_n(&h, "w", 3).await;
+    wait_held(&h, 1, 2).await;
+    let before = [
+        token_of(h.store(), ids[1]).await,
+        token_of(h.store(), ids[2]).await,
+    ];
+    let old = queue(&h);
+    old.kill(); // no post_stop: the dropped buffer gives the items back
+    eventually(10, "queue drain restarted", || async {
+        h.ringmaster
+            .queue()
+            .ok()
+            .filter(|q| q.get_id() != old.get_id())
+    })
+    .await;
+    // Given back (and perhaps claimed again by the replacement), never
+    // under the old leases, no attempt counted.
+    eventually(10, "buffered items out of the old leases", || async {
+        let mut back = true;
+        for (id, token) in ids[1..].iter().zip(&before) {
+            let item = h.store().get_queue_item(*id).await.unwrap().unwrap();
+            back &= item.lease_token != *token && item.attempts == 0;
+        }
+        back.then_some(())
+    })
+    .await;
+    h.fake.open_gate("w");
+    wait_status(h.store(), ids[0], QueueStatus::Completed).await;
+    // The tick frees slots counted at restart for leases no longer held and
+    // drains what came back.
+    tick(&h, t0()).await;
+    for id in &ids {
+        wait_status(h.store(), *id, QueueStatus::Completed).await;
+    }
+    let mut delivered: Vec<i64> = h.fake.delivered().into_iter().map(|d| d.1).collect();
+    delivered.sort();
+    assert_eq!(delivered, ids, "each delivered exactly once");
+    wait_held(&h, 0, 0).await;
+    h.ringmaster.shutdown().await;
+}
+
 backend_tests!(
     an_enqueue_for_a_workspace_with_room_is_delivered_at_once,
     never_more_in_flight_than_the_workspace_has_room_for,
@@ -458,4 +805,10 @@ backend_tests!(
     items_survive_the_actor_dying_and_are_delivered_by_its_replacement,
     lease_rescue_brings_back_what_a_vanished_node_claimed,
     send_answers_the_response_when_delivered_at_once_or_queued,
+    with_prefetch_never_more_in_flight_than_the_room_anywhere,
+    buffered_items_go_back_when_the_workspace_answers_busy,
+    a_buffered_item_whose_ttl_passes_goes_back_and_expires,
+    items_held_too_long_in_the_buffer_go_back_on_tick,
+    buffered_items_go_back_when_the_actor_stops,
+    a_killed_actor_loses_its_buffer_safely_and_counts_recover,
 );

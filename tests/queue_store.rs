@@ -167,6 +167,45 @@ async fn batch_enqueue_answers_in_order_with_dedupe(store: Store) {
     assert_eq!(counts, vec![(QueueStatus::Queued, 3)]);
 }
 
+async fn batch_without_keys_answers_ids_in_order_and_depth_after_the_batch(store: Store) {
+    let t0 = at(2026, 2, 1, 0, 0, 0);
+    store.enqueue(&item("w", "old"), MAX, t0).await.unwrap();
+    let batch = vec![
+        item("w", "1"),
+        item("x", "2").priority(Priority::CRITICAL),
+        item("w", "3").ttl(Duration::from_secs(60)),
+        item("w", "4").caller("me"),
+    ];
+    let out = store
+        .enqueue_batch(&batch, MAX, t0 + Span::seconds(1))
+        .await
+        .unwrap();
+    let ids: Vec<i64> = out.iter().map(|e| e.id).collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(ids, sorted, "ids ascend in input order");
+    assert_eq!(
+        out.iter()
+            .map(|e| (e.depth, e.deduplicated))
+            .collect::<Vec<_>>(),
+        vec![(4, false), (1, false), (4, false), (4, false)],
+        "each item answers its workspace's depth after the batch"
+    );
+    let third = store.get_queue_item(ids[2]).await.unwrap().unwrap();
+    assert_eq!(third.expires_at, Some(t0 + Span::seconds(61)));
+    let fourth = store.get_queue_item(ids[3]).await.unwrap().unwrap();
+    assert_eq!(
+        (fourth.caller.as_deref(), fourth.max_attempts),
+        (Some("me"), MAX as i32)
+    );
+    let second = store.get_queue_item(ids[1]).await.unwrap().unwrap();
+    assert_eq!(
+        (second.workspace.as_str(), second.priority),
+        ("x", Priority::CRITICAL.0)
+    );
+    assert!(store.enqueue_batch(&[], MAX, t0).await.unwrap().is_empty());
+}
+
 async fn ttl_expiry_skips_and_then_expires(store: Store) {
     let t0 = at(2026, 2, 1, 0, 0, 0);
     let short = store
@@ -408,14 +447,118 @@ async fn concurrent_claims_never_share_an_item(store: Store) {
     );
 }
 
+async fn release_gives_back_claimed_items_without_an_attempt_in_their_place(store: Store) {
+    let t0 = at(2026, 2, 1, 0, 0, 0);
+    let ids: Vec<i64> = {
+        let mut ids = Vec::new();
+        for i in 0..3 {
+            let e = store
+                .enqueue(&item("w", &format!("m{i}")), MAX, t0 + Span::seconds(i))
+                .await
+                .unwrap();
+            ids.push(e.id);
+        }
+        ids
+    };
+    let held = claim(&store, "w", 3, t0 + Span::seconds(3)).await;
+    assert_eq!(held.iter().map(|i| i.id).collect::<Vec<_>>(), ids);
+    // Give back the first two (a node's buffer), keep the third in flight.
+    let leases: Vec<(i64, String)> = held[..2]
+        .iter()
+        .map(|i| (i.id, i.lease_token.clone().unwrap()))
+        .collect();
+    let released = store.release(&leases, t0 + Span::seconds(5)).await.unwrap();
+    let mut got: Vec<(i64, QueueStatus, i32)> = released
+        .iter()
+        .map(|i| (i.id, i.status, i.attempts))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            (ids[0], QueueStatus::Queued, 0),
+            (ids[1], QueueStatus::Queued, 0)
+        ],
+        "back to queued, no attempt counted"
+    );
+    assert!(released.iter().all(|i| i.lease_token.is_none()
+        && i.claimed_by.is_none()
+        && i.lease_expires_at.is_none()));
+    assert_eq!(
+        store.get_queue_item(ids[2]).await.unwrap().unwrap().status,
+        QueueStatus::Dispatched,
+        "an item not named stays claimed"
+    );
+    // Claimable again, in their original place in the order.
+    let again = claim(&store, "w", 5, t0 + Span::seconds(6)).await;
+    assert_eq!(
+        again.iter().map(|i| i.id).collect::<Vec<_>>(),
+        ids[..2].to_vec()
+    );
+    // The old tokens are fenced out: releasing with them does nothing.
+    assert!(store
+        .release(&leases, t0 + Span::seconds(7))
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store.get_queue_item(ids[0]).await.unwrap().unwrap().status,
+        QueueStatus::Dispatched
+    );
+}
+
+async fn release_never_touches_finished_or_foreign_items(store: Store) {
+    let t0 = at(2026, 2, 1, 0, 0, 0);
+    let a = store.enqueue(&item("w", "a"), MAX, t0).await.unwrap();
+    let b = store
+        .enqueue(&item("w", "b"), MAX, t0 + Span::seconds(1))
+        .await
+        .unwrap();
+    let held = claim(&store, "w", 2, t0 + Span::seconds(2)).await;
+    let token = held[0].lease_token.clone().unwrap();
+    applied(
+        store
+            .record_dispatch(
+                a.id,
+                &token,
+                &DispatchResult::Delivered {
+                    response: "{}".into(),
+                },
+                t0 + Span::seconds(3),
+            )
+            .await
+            .unwrap(),
+    );
+    let released = store
+        .release(
+            &[(a.id, token.clone()), (b.id, "someone else's token".into())],
+            t0 + Span::seconds(4),
+        )
+        .await
+        .unwrap();
+    assert!(released.is_empty(), "{released:?}");
+    assert_eq!(
+        store.get_queue_item(a.id).await.unwrap().unwrap().status,
+        QueueStatus::Completed
+    );
+    assert_eq!(
+        store.get_queue_item(b.id).await.unwrap().unwrap().status,
+        QueueStatus::Dispatched
+    );
+    assert!(store.release(&[], t0).await.unwrap().is_empty());
+}
+
 backend_tests!(
     claims_by_priority_then_age,
     idempotency_key_dedupes_while_active_only,
     batch_enqueue_answers_in_order_with_dedupe,
+    batch_without_keys_answers_ids_in_order_and_depth_after_the_batch,
     ttl_expiry_skips_and_then_expires,
     busy_requeues_without_counting_an_attempt,
     errors_back_off_and_end_failed_with_the_error_kept,
     outcomes_are_fenced_by_the_lease_token,
     expired_leases_are_rescued_and_claimable_again,
     concurrent_claims_never_share_an_item,
+    release_gives_back_claimed_items_without_an_attempt_in_their_place,
+    release_never_touches_finished_or_foreign_items,
 );

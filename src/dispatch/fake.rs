@@ -1,5 +1,7 @@
 //! An in-process dispatcher for tests and the demo, told per workspace how to
 //! behave: answer, be busy, answer empty, fail, answer garbage, hang or panic.
+//! A workspace's gate can be closed so its deliveries wait (in flight) until
+//! the test opens it: that is how tests hold slots full without timing.
 //! Answers go through the same [`classify`](super::classify) as real HTTP
 //! answers, so the fake exercises the real parsing.
 
@@ -37,7 +39,13 @@ struct Inner {
     delivered: Mutex<Vec<(String, i64, Option<String>)>>,
     in_flight: Mutex<HashMap<String, usize>>,
     max_in_flight: Mutex<HashMap<String, usize>>,
+    /// Deliveries in flight over all workspaces, and the most ever.
+    total_in_flight: AtomicUsize,
+    max_total_in_flight: AtomicUsize,
     calls: AtomicUsize,
+    /// Workspaces whose deliveries wait for `open_gate`.
+    closed: Mutex<std::collections::HashSet<String>>,
+    gate_opened: tokio::sync::Notify,
 }
 
 /// Clones share state: keep one in the test, give one to the actor.
@@ -62,6 +70,7 @@ impl Drop for InFlight<'_> {
         if let Some(n) = map.get_mut(&self.workspace) {
             *n = n.saturating_sub(1);
         }
+        self.inner.total_in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -99,6 +108,49 @@ impl FakeDispatcher {
             .unwrap_or(0)
     }
 
+    /// The most deliveries ever in flight at once, all workspaces together.
+    pub fn max_total_in_flight(&self) -> usize {
+        self.inner.max_total_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// From now on, deliveries to `workspace` wait (counted in flight)
+    /// until [`open_gate`](Self::open_gate), then answer by its behavior.
+    pub fn close_gate(&self, workspace: &str) {
+        self.inner
+            .closed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(workspace.to_string());
+    }
+
+    pub fn open_gate(&self, workspace: &str) {
+        self.inner
+            .closed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(workspace);
+        self.inner.gate_opened.notify_waiters();
+    }
+
+    async fn pass_gate(&self, workspace: &str) {
+        loop {
+            let opened = self.inner.gate_opened.notified();
+            tokio::pin!(opened);
+            // Registered before the check, so an `open_gate` in between is not missed.
+            opened.as_mut().enable();
+            let closed = self
+                .inner
+                .closed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(workspace);
+            if !closed {
+                return;
+            }
+            opened.await;
+        }
+    }
+
     /// Every call to `deliver`, whatever its outcome.
     pub fn calls(&self) -> usize {
         self.inner.calls.load(Ordering::SeqCst)
@@ -121,6 +173,10 @@ impl FakeDispatcher {
             .unwrap_or_else(|p| p.into_inner());
         let m = max.entry(workspace.to_string()).or_insert(0);
         *m = (*m).max(now);
+        let total = self.inner.total_in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.inner
+            .max_total_in_flight
+            .fetch_max(total, Ordering::SeqCst);
         InFlight {
             inner: &self.inner,
             workspace: workspace.to_string(),
@@ -155,6 +211,7 @@ impl Dispatcher for FakeDispatcher {
             .cloned()
             .unwrap_or_else(|| Behavior::Reply("ok".to_string()));
         let _guard = self.enter(workspace);
+        self.pass_gate(workspace).await;
         let id = delivery.item_id.to_string();
         let (status, body) = match behavior {
             Behavior::Reply(text) => (200, reply_body(&id, Some(&text))),

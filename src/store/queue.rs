@@ -267,6 +267,16 @@ pub trait QueueStore {
         now: DateTime<Utc>,
     ) -> Result<Vec<QueueItem>, StoreError>;
 
+    /// Give back claimed items that were never dispatched (a node's prefetch
+    /// buffer): `queued` again, lease cleared, no attempt counted, place in the
+    /// claim order kept. Fenced like an outcome: `(id, lease token)`. Answers
+    /// the rows that changed; an id missing from the answer was not ours any more.
+    async fn release(
+        &self,
+        leases: &[(i64, String)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<QueueItem>, StoreError>;
+
     /// Mark `expired` every queued item whose TTL ran out. Answers them.
     async fn expire_due(&self, now: DateTime<Utc>) -> Result<Vec<QueueItem>, StoreError>;
 

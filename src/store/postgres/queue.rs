@@ -9,6 +9,8 @@
 
 use std::collections::BTreeSet;
 
+use futures::future::BoxFuture;
+
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
@@ -147,6 +149,171 @@ async fn notify(conn: &mut PgConnection, workspaces: BTreeSet<&str>) -> Result<(
     Ok(())
 }
 
+/// Start a read-only repeatable-read snapshot on a fresh transaction: the
+/// first statement takes it, so it is taken once this answers.
+fn take_snapshot(conn: &mut PgConnection) -> BoxFuture<'_, Result<(), sqlx::Error>> {
+    Box::pin(async move {
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query("SELECT 1").execute(&mut *conn).await?;
+        Ok(())
+    })
+}
+
+/// Active items per workspace (those that have any).
+async fn count_active(
+    conn: &mut PgConnection,
+    workspaces: &[String],
+) -> Result<Vec<PgRow>, sqlx::Error> {
+    sqlx::query(
+        "SELECT workspace_id, COUNT(*) AS n FROM queue_items
+         WHERE workspace_id = ANY($1) AND status IN ('queued', 'dispatched')
+         GROUP BY workspace_id",
+    )
+    .bind(workspaces)
+    .fetch_all(conn)
+    .await
+}
+
+/// A batch's columns, one array each, in input order.
+struct UnkeyedColumns<'a> {
+    workspaces: &'a [Option<String>],
+    callers: &'a [Option<String>],
+    priorities: &'a [i32],
+    methods: &'a [Option<String>],
+    bodies: &'a [Option<String>],
+    expiries: &'a [Option<DateTime<Utc>>],
+}
+
+/// Insert rows without keys and notify, in one statement; answers the new
+/// ids ascending. Rows go in input order (ORDER BY the ordinality), so ids
+/// ascend in input order. The notify subquery runs once, in the same commit.
+async fn insert_unkeyed(
+    pool: &sqlx::PgPool,
+    cols: UnkeyedColumns<'_>,
+    max_attempts: u32,
+    now: DateTime<Utc>,
+    notify: &[String],
+) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "WITH ins AS (
+             INSERT INTO queue_items (workspace_id, caller, priority, method, body,
+                 max_attempts, enqueued_at, available_at, expires_at, updated_at)
+             SELECT w, c, p, m, b, $7, $8, $8, e, $8
+             FROM UNNEST($1::text[], $2::text[], $3::int[], $4::text[], $5::text[],
+                         $6::timestamptz[]) WITH ORDINALITY AS u(w, c, p, m, b, e, ord)
+             ORDER BY ord
+             RETURNING id
+         )
+         SELECT ins.id FROM ins,
+             (SELECT COUNT(pg_notify($9, n.w)) FROM UNNEST($10::text[]) AS n(w)) AS notified
+         ORDER BY ins.id",
+    )
+    .bind(cols.workspaces)
+    .bind(cols.callers)
+    .bind(cols.priorities)
+    .bind(cols.methods)
+    .bind(cols.bodies)
+    .bind(cols.expiries)
+    .bind(int(max_attempts))
+    .bind(now)
+    .bind(QUEUE_CHANNEL)
+    .bind(notify)
+    .fetch_all(pool)
+    .await
+}
+
+impl PgStore {
+    /// A batch without idempotency keys: nothing can be deduplicated, so one
+    /// statement inserts the rows and notifies, committed on its own (all or
+    /// nothing). The depth count, the other cost that grows with the queue,
+    /// runs beside it on a second connection, in a read-only snapshot taken
+    /// before the insert starts: it counts what was active before this batch
+    /// and can never see the batch itself, whose rows are then added.
+    async fn enqueue_batch_unkeyed(
+        &self,
+        items: &[NewQueueItem],
+        max_attempts: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Enqueued>, StoreError> {
+        let col = |f: fn(&NewQueueItem) -> Option<String>| items.iter().map(f).collect::<Vec<_>>();
+        let workspaces = col(|i| Some(i.workspace.clone()));
+        let callers = col(|i| i.caller.clone());
+        let methods = col(|i| Some(i.method.clone()));
+        let bodies = col(|i| Some(i.body.clone()));
+        let priorities: Vec<i32> = items.iter().map(|i| i.priority.0).collect();
+        let expiries: Vec<Option<DateTime<Utc>>> = items
+            .iter()
+            .map(|i| {
+                i.ttl
+                    .and_then(|t| chrono::Duration::from_std(t).ok())
+                    .map(|t| now + t)
+            })
+            .collect();
+        let distinct: BTreeSet<&str> = items.iter().map(|i| i.workspace.as_str()).collect();
+        let names: Vec<String> = distinct.iter().map(|w| w.to_string()).collect();
+
+        let mut counter = self
+            .pool
+            .begin()
+            .await
+            .map_err(StoreError::query("enqueue batch: begin count"))?;
+        // The snapshot is taken by the first statement, answered before the
+        // insert is sent.
+        take_snapshot(&mut counter)
+            .await
+            .map_err(StoreError::query("enqueue batch: snapshot"))?;
+        // (Boxed: async_trait cannot prove the borrowed connection futures
+        // Send for every lifetime otherwise.)
+        let count: BoxFuture<'_, Result<Vec<PgRow>, sqlx::Error>> =
+            Box::pin(count_active(&mut counter, &names));
+        let insert: BoxFuture<'_, Result<Vec<i64>, sqlx::Error>> = Box::pin(insert_unkeyed(
+            &self.pool,
+            UnkeyedColumns {
+                workspaces: &workspaces,
+                callers: &callers,
+                priorities: &priorities,
+                methods: &methods,
+                bodies: &bodies,
+                expiries: &expiries,
+            },
+            max_attempts,
+            now,
+            &names,
+        ));
+        let (before, ids) = tokio::join!(count, insert);
+        let ids = ids.map_err(StoreError::query("enqueue batch"))?;
+        // Read only: nothing to keep. A failed count after a committed insert
+        // still answers the ids; only the depth would be missing, so fail
+        // loudly rather than answer a wrong depth.
+        let _ = counter.rollback().await;
+        let before = before.map_err(StoreError::query("enqueue batch: depth"))?;
+        if ids.len() != items.len() {
+            return Err(StoreError::Contended {
+                operation: "enqueue batch",
+                id: format!("{} of {} rows inserted", ids.len(), items.len()),
+            });
+        }
+        let mut depths: std::collections::HashMap<String, u64> = before
+            .iter()
+            .map(|r| (r.get("workspace_id"), r.get::<i64, _>("n") as u64))
+            .collect();
+        for item in items {
+            *depths.entry(item.workspace.clone()).or_insert(0) += 1;
+        }
+        Ok(items
+            .iter()
+            .zip(ids)
+            .map(|(item, id)| Enqueued {
+                id,
+                depth: depths[&item.workspace],
+                deduplicated: false,
+            })
+            .collect())
+    }
+}
+
 #[async_trait::async_trait]
 impl QueueStore for PgStore {
     async fn enqueue(
@@ -155,17 +322,16 @@ impl QueueStore for PgStore {
         max_attempts: u32,
         now: DateTime<Utc>,
     ) -> Result<Enqueued, StoreError> {
-        let mut tx = self
+        // No explicit transaction: each round of `enqueue_on` is one
+        // statement (insert or find, count, notify), committed on its own, and
+        // a round that goes on to another wrote nothing. That saves the BEGIN
+        // and COMMIT round trips on the latency path.
+        let mut conn = self
             .pool
-            .begin()
+            .acquire()
             .await
-            .map_err(StoreError::query("enqueue: begin"))?;
-        let enqueued = enqueue_on(&mut tx, item, max_attempts, now).await?;
-        notify(&mut tx, BTreeSet::from([item.workspace.as_str()])).await?;
-        tx.commit()
-            .await
-            .map_err(StoreError::query("enqueue: commit"))?;
-        Ok(enqueued)
+            .map_err(StoreError::query("enqueue: connect"))?;
+        enqueue_on(&mut conn, item, max_attempts, now).await
     }
 
     async fn enqueue_batch(
@@ -176,6 +342,9 @@ impl QueueStore for PgStore {
     ) -> Result<Vec<Enqueued>, StoreError> {
         if items.is_empty() {
             return Ok(Vec::new());
+        }
+        if items.iter().all(|i| i.idempotency_key.is_none()) {
+            return self.enqueue_batch_unkeyed(items, max_attempts, now).await;
         }
         let mut tx = self
             .pool
@@ -443,6 +612,38 @@ impl QueueStore for PgStore {
             .fetch_all(&self.pool)
             .await
             .map_err(StoreError::query("complete many"))?;
+        items(&rows)
+    }
+
+    async fn release(
+        &self,
+        leases: &[(i64, String)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<QueueItem>, StoreError> {
+        if leases.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = leases.iter().map(|l| l.0).collect();
+        let tokens: Vec<&str> = leases.iter().map(|l| l.1.as_str()).collect();
+        let sql = format!(
+            "UPDATE queue_items q SET status = 'queued', updated_at = $3,
+                 lease_token = NULL, claimed_by = NULL, lease_expires_at = NULL
+             FROM UNNEST($1::bigint[], $2::text[]) AS u(id, token)
+             WHERE q.id = u.id AND q.status = 'dispatched' AND q.lease_token = u.token
+             RETURNING {}",
+            COLUMNS
+                .split(", ")
+                .map(|c| format!("q.{}", c.trim()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let rows = sqlx::query(&sql)
+            .bind(&ids)
+            .bind(&tokens)
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::query("release claimed items"))?;
         items(&rows)
     }
 

@@ -324,6 +324,45 @@ impl QueueStore for SqliteStore {
         Ok(out)
     }
 
+    async fn release(
+        &self,
+        leases: &[(i64, String)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<QueueItem>, StoreError> {
+        if leases.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "UPDATE queue_items SET status = 'queued', updated_at = ?3,
+                 lease_token = NULL, claimed_by = NULL, lease_expires_at = NULL
+             WHERE id = ?1 AND status = 'dispatched' AND lease_token = ?2
+             RETURNING {COLUMNS}"
+        );
+        // One transaction: one commit for the whole batch.
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(StoreError::query("release: begin"))?;
+        let mut out = Vec::with_capacity(leases.len());
+        for (id, token) in leases {
+            let row = sqlx::query(&sql)
+                .bind(id)
+                .bind(token)
+                .bind(to_ms(now))
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(StoreError::query("release claimed items"))?;
+            if let Some(row) = row {
+                out.push(item(&row)?);
+            }
+        }
+        tx.commit()
+            .await
+            .map_err(StoreError::query("release: commit"))?;
+        Ok(out)
+    }
+
     async fn expire_due(&self, now: DateTime<Utc>) -> Result<Vec<QueueItem>, StoreError> {
         let sql = format!(
             "UPDATE queue_items SET status = 'expired', finished_at = ?1, updated_at = ?1
