@@ -475,7 +475,12 @@ impl QueueDrainState {
         }
         let held = self.total_in_flight + self.buffered_total + self.claiming_total;
         let budget = (self.args.concurrency + self.args.prefetch).saturating_sub(held);
-        let limit = claimable.min(budget);
+        // One claim never reserves more than the prefetch allowance (or the
+        // global slots, if larger): a workspace with a huge room must not hold
+        // the whole node budget for a claim that may bring back a handful,
+        // while other workspaces starve.
+        let per_claim = self.args.prefetch.max(self.args.concurrency).max(1);
+        let limit = claimable.min(budget).min(per_claim);
         // Claim in batches, not a few items at a time: unless slots would sit
         // idle (nothing buffered or coming to fill them), wait until at least
         // half the prefetch allowance is free again.
@@ -613,6 +618,23 @@ impl QueueDrainState {
             tracing::error!(%workspace, error = %err, "drain after a claim failed");
         }
         self.settle_sends(&workspace);
+        // The claim's budget is free again: workspaces that were starved of
+        // it must get their turn now. Waiting for a delivery to return would
+        // wait forever when this claim came back empty and nothing is in
+        // flight (then only the safety-net tick would find them).
+        self.schedule_starved(myself);
+    }
+
+    /// Drain the starved workspaces soon (once, behind what is in the mailbox).
+    fn schedule_starved(&mut self, myself: &ActorRef<QueueMsg>) {
+        if self.starved.is_empty() {
+            return;
+        }
+        self.dirty.append(&mut self.starved);
+        if !self.drain_scheduled {
+            self.drain_scheduled = true;
+            let _ = myself.cast(QueueMsg::DrainDirty);
+        }
     }
 
     /// `Send` callers whose workspace has no claim under way will not learn

@@ -794,6 +794,7 @@ async fn a_killed_actor_loses_its_buffer_safely_and_counts_recover(store: Store)
 }
 
 backend_tests!(
+    workspaces_starved_of_claim_budget_are_drained_when_a_claim_returns_empty,
     an_enqueue_for_a_workspace_with_room_is_delivered_at_once,
     never_more_in_flight_than_the_workspace_has_room_for,
     reported_active_tasks_reduce_the_room,
@@ -812,3 +813,45 @@ backend_tests!(
     buffered_items_go_back_when_the_actor_stops,
     a_killed_actor_loses_its_buffer_safely_and_counts_recover,
 );
+
+/// A claim that holds the whole node budget and comes back empty must hand
+/// the budget on at once: the workspaces that waited for it are drained
+/// without any tick (ticks here are an hour apart).
+async fn workspaces_starved_of_claim_budget_are_drained_when_a_claim_returns_empty(store: Store) {
+    let config = ringmaster::config::Config {
+        delivery_concurrency: 1,
+        queue_prefetch: 1,
+        ..quiet_config()
+    };
+    let h = Harness::start(store, config, t0()).await;
+    register(&h, "idle", 10).await;
+    for w in 0..5 {
+        register(&h, &format!("busy-{w}"), 10).await;
+    }
+    // A wake for a workspace with nothing to claim takes the budget…
+    queue(&h)
+        .cast(QueueMsg::Drain {
+            workspace: "idle".into(),
+        })
+        .unwrap();
+    // …while work arrives for the others.
+    let items: Vec<NewQueueItem> = (0..5)
+        .map(|w| NewQueueItem::new(format!("busy-{w}"), a2a_message(&format!("s{w}"), "x")))
+        .collect();
+    let enqueued = queue(&h)
+        .call(
+            |reply| QueueMsg::EnqueueBatch {
+                items,
+                reply: Some(reply),
+            },
+            None,
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    for e in enqueued {
+        wait_status(h.store(), e.id, QueueStatus::Completed).await;
+    }
+    h.ringmaster.shutdown().await;
+}
