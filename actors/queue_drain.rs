@@ -255,6 +255,10 @@ pub enum QueueMsg {
     },
     /// Dispatch and claim for every workspace marked dirty since the last one.
     DrainDirty,
+    /// A `Send` caller still has no answer: answer `Queued` (internal).
+    SendOverdue {
+        id: i64,
+    },
     /// From the completer: outcomes durably recorded.
     Recorded(Vec<Finished>),
     /// Safety net: expire TTLs, rescue lost leases, give back buffered items
@@ -337,6 +341,9 @@ pub struct QueueDrainState {
 /// How long a cached workspace row is trusted. Beats on this node invalidate
 /// it at once; this bounds staleness for beats received by other nodes.
 const WORKSPACE_CACHE_MS: i64 = 1000;
+
+/// How much longer than one delivery a `Send` caller may wait for its answer.
+const SEND_ANSWER_MARGIN: Duration = Duration::from_secs(5);
 
 /// One outcome for the completer to write.
 pub struct Completion {
@@ -1330,12 +1337,33 @@ impl Actor for QueueDrainActor {
                         after: state.claim_seq,
                     },
                 );
+                // A caller never waits longer than one delivery (plus a
+                // margin) for an answer: the item is durable either way, and
+                // `Queued` is a true answer while it has not been delivered.
+                let id = enqueued.id;
+                myself.send_after(
+                    state.args.delivery_timeout + SEND_ANSWER_MARGIN,
+                    move || QueueMsg::SendOverdue { id },
+                );
                 let now = state.args.clock.now();
                 state.wake(&workspace);
                 if let Err(err) = state.pump(&myself, &workspace, now).await {
                     tracing::error!(%workspace, error = %err, "drain after send failed");
                 }
                 state.settle_sends(&workspace);
+            }
+            QueueMsg::SendOverdue { id } => {
+                let pending = match state.sends.remove(&id) {
+                    Some(send) => Some((send.reply, send.depth)),
+                    None => state.waiters.remove(&id),
+                };
+                if let Some((reply, depth)) = pending {
+                    tracing::warn!(item = id, "no outcome in time for a Send; answering queued");
+                    let _ = reply.send(Ok(SendOutcome::Queued {
+                        queue_id: id,
+                        queue_depth: depth,
+                    }));
+                }
             }
             QueueMsg::Drain { workspace } => {
                 let now = state.args.clock.now();
