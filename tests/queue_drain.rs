@@ -7,12 +7,11 @@ use std::time::Duration;
 
 use chrono::Duration as Span;
 use ractor::ActorRef;
-use ringmaster::actors::heartbeat::HeartbeatMsg;
 use ringmaster::actors::queue_drain::{
     DrainTickReport, InFlightReport, QueueMsg, QueueOutcome, SendOutcome,
 };
 use ringmaster::dispatch::{a2a_message, Behavior};
-use ringmaster::store::{Enqueued, NewQueueItem, QueueStatus, Store, WorkspaceBeat};
+use ringmaster::store::{Enqueued, NewQueueItem, QueueStatus, Store};
 use support::{at, eventually, quiet_config, Harness};
 
 fn t0() -> chrono::DateTime<chrono::Utc> {
@@ -38,42 +37,6 @@ async fn enqueue(h: &Harness, item: NewQueueItem) -> Enqueued {
         .unwrap()
 }
 
-async fn beat(h: &Harness, ws: &str, active: u32, max: u32) {
-    h.ringmaster
-        .heartbeat()
-        .unwrap()
-        .call(
-            |reply| HeartbeatMsg::WorkspaceBeat {
-                beat: WorkspaceBeat {
-                    workspace: ws.into(),
-                    active_tasks: active,
-                    max_concurrent: Some(max),
-                },
-                reply: Some(reply),
-            },
-            None,
-        )
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-}
-
-async fn tick(h: &Harness, now: chrono::DateTime<chrono::Utc>) {
-    queue(h)
-        .call(
-            |reply| QueueMsg::Tick {
-                now: Some(now),
-                reply: Some(reply),
-            },
-            None,
-        )
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-}
-
 async fn status_of(store: &Store, id: i64) -> QueueStatus {
     store.get_queue_item(id).await.unwrap().unwrap().status
 }
@@ -86,17 +49,10 @@ async fn wait_status(store: &Store, id: i64, want: QueueStatus) -> ringmaster::s
     .await
 }
 
-async fn register(h: &Harness, ws: &str, max: u32) {
-    h.store()
-        .register_workspace(ws, Some("http://127.0.0.1:9/unused"), max, t0())
-        .await
-        .unwrap();
-}
-
 async fn an_enqueue_for_a_workspace_with_room_is_delivered_at_once(store: Store) {
     let h = Harness::start(store, quiet_config(), t0()).await;
     let mut outcomes = h.ringmaster.queue_events().channel();
-    register(&h, "w", 1).await;
+    h.register("w", 1, t0()).await;
     h.fake.set("w", Behavior::Reply("hello back".into()));
     let e = enqueue(
         &h,
@@ -119,7 +75,7 @@ async fn an_enqueue_for_a_workspace_with_room_is_delivered_at_once(store: Store)
 
 async fn never_more_in_flight_than_the_workspace_has_room_for(store: Store) {
     let h = Harness::start(store, quiet_config(), t0()).await;
-    register(&h, "w", 2).await;
+    h.register("w", 2, t0()).await;
     h.fake.set(
         "w",
         Behavior::Slow(Duration::from_millis(30), "done".into()),
@@ -167,10 +123,10 @@ async fn never_more_in_flight_than_the_workspace_has_room_for(store: Store) {
 
 async fn reported_active_tasks_reduce_the_room(store: Store) {
     let h = Harness::start(store, quiet_config(), t0()).await;
-    register(&h, "w", 3).await;
-    beat(&h, "w", 3, 3).await; // full
+    h.register("w", 3, t0()).await;
+    h.beat("w", 3, 3).await; // full
     let e = enqueue(&h, NewQueueItem::new("w", a2a_message("a", "x"))).await;
-    tick(&h, t0()).await;
+    h.queue_tick(t0()).await;
     assert_eq!(
         status_of(h.store(), e.id).await,
         QueueStatus::Queued,
@@ -178,14 +134,14 @@ async fn reported_active_tasks_reduce_the_room(store: Store) {
     );
     assert_eq!(h.fake.calls(), 0);
     // A beat with room wakes the drain at once (no tick needed).
-    beat(&h, "w", 2, 3).await;
+    h.beat("w", 2, 3).await;
     wait_status(h.store(), e.id, QueueStatus::Completed).await;
     h.ringmaster.shutdown().await;
 }
 
 async fn a_busy_answer_requeues_without_an_attempt_until_room_is_reported(store: Store) {
     let h = Harness::start(store, quiet_config(), t0()).await;
-    register(&h, "w", 1).await;
+    h.register("w", 1, t0()).await;
     h.fake.set("w", Behavior::Busy);
     let e = enqueue(&h, NewQueueItem::new("w", a2a_message("a", "x"))).await;
     let item = eventually(10, "busy answer recorded", || async {
@@ -196,7 +152,7 @@ async fn a_busy_answer_requeues_without_an_attempt_until_room_is_reported(store:
     assert_eq!(item.attempts, 0);
     assert_eq!(h.fake.calls(), 1, "a busy workspace is not hammered");
     h.fake.set("w", Behavior::Reply("finally".into()));
-    beat(&h, "w", 0, 1).await;
+    h.beat("w", 0, 1).await;
     let done = wait_status(h.store(), e.id, QueueStatus::Completed).await;
     assert_eq!(done.attempts, 0);
     h.ringmaster.shutdown().await;
@@ -204,8 +160,8 @@ async fn a_busy_answer_requeues_without_an_attempt_until_room_is_reported(store:
 
 async fn a_panicking_dispatcher_is_an_error_and_the_actor_keeps_serving(store: Store) {
     let h = Harness::start(store, quiet_config(), t0()).await;
-    register(&h, "bad", 1).await;
-    register(&h, "good", 1).await;
+    h.register("bad", 1, t0()).await;
+    h.register("good", 1, t0()).await;
     h.fake.set("bad", Behavior::Panic);
     let bad = enqueue(&h, NewQueueItem::new("bad", a2a_message("a", "x"))).await;
     let item = eventually(10, "panic recorded as an error", || async {
@@ -230,8 +186,8 @@ async fn a_panicking_dispatcher_is_an_error_and_the_actor_keeps_serving(store: S
 
 async fn a_hanging_dispatcher_times_out_and_garbage_is_a_clear_error(store: Store) {
     let h = Harness::start(store, quiet_config(), t0()).await;
-    register(&h, "hang", 1).await;
-    register(&h, "junk", 1).await;
+    h.register("hang", 1, t0()).await;
+    h.register("junk", 1, t0()).await;
     h.fake.set("hang", Behavior::Hang);
     h.fake.set("junk", Behavior::Garbage);
     let hang = enqueue(&h, NewQueueItem::new("hang", a2a_message("a", "x"))).await;
@@ -264,7 +220,7 @@ async fn errors_back_off_then_fail_with_an_outcome_event(store: Store) {
     };
     let h = Harness::start(store, config, t0()).await;
     let mut outcomes = h.ringmaster.queue_events().channel();
-    register(&h, "w", 1).await;
+    h.register("w", 1, t0()).await;
     h.fake.set("w", Behavior::Error("upstream exploded".into()));
     let e = enqueue(&h, NewQueueItem::new("w", a2a_message("a", "x"))).await;
     let first = eventually(10, "first failure", || async {
@@ -277,10 +233,10 @@ async fn errors_back_off_then_fail_with_an_outcome_event(store: Store) {
         t0() + Span::seconds(2),
         "2 s backoff after the first failure"
     );
-    tick(&h, t0() + Span::seconds(1)).await;
+    h.queue_tick(t0() + Span::seconds(1)).await;
     assert_eq!(h.fake.calls(), 1, "not retried before its backoff");
     h.clock.set(t0() + Span::seconds(2));
-    tick(&h, t0() + Span::seconds(2)).await;
+    h.queue_tick(t0() + Span::seconds(2)).await;
     let failed = wait_status(h.store(), e.id, QueueStatus::Failed).await;
     assert_eq!(
         failed.last_error.as_deref(),
@@ -300,16 +256,16 @@ async fn errors_back_off_then_fail_with_an_outcome_event(store: Store) {
 async fn ttl_expiry_on_tick_publishes_expired(store: Store) {
     let h = Harness::start(store, quiet_config(), t0()).await;
     let mut outcomes = h.ringmaster.queue_events().channel();
-    register(&h, "w", 1).await;
-    beat(&h, "w", 1, 1).await; // no room
+    h.register("w", 1, t0()).await;
+    h.beat("w", 1, 1).await; // no room
     let e = enqueue(
         &h,
         NewQueueItem::new("w", a2a_message("a", "x")).ttl(Duration::from_secs(120)),
     )
     .await;
-    tick(&h, t0() + Span::seconds(119)).await;
+    h.queue_tick(t0() + Span::seconds(119)).await;
     assert_eq!(status_of(h.store(), e.id).await, QueueStatus::Queued);
-    tick(&h, t0() + Span::seconds(120)).await;
+    h.queue_tick(t0() + Span::seconds(120)).await;
     assert_eq!(status_of(h.store(), e.id).await, QueueStatus::Expired);
     let event = tokio::time::timeout(Duration::from_secs(5), outcomes.recv())
         .await
@@ -325,8 +281,8 @@ async fn ttl_expiry_on_tick_publishes_expired(store: Store) {
 
 async fn items_survive_the_actor_dying_and_are_delivered_by_its_replacement(store: Store) {
     let h = Harness::start(store, quiet_config(), t0()).await;
-    register(&h, "w", 1).await;
-    beat(&h, "w", 1, 1).await; // no room yet
+    h.register("w", 1, t0()).await;
+    h.beat("w", 1, 1).await; // no room yet
     let ids: Vec<i64> = {
         let mut ids = Vec::new();
         for i in 0..3 {
@@ -367,7 +323,7 @@ async fn items_survive_the_actor_dying_and_are_delivered_by_its_replacement(stor
         );
     }
     drop(replacement);
-    beat(&h, "w", 0, 1).await;
+    h.beat("w", 0, 1).await;
     for id in ids {
         wait_status(h.store(), id, QueueStatus::Completed).await;
     }
@@ -376,8 +332,8 @@ async fn items_survive_the_actor_dying_and_are_delivered_by_its_replacement(stor
 
 async fn lease_rescue_brings_back_what_a_vanished_node_claimed(store: Store) {
     let h = Harness::start(store.clone(), quiet_config(), t0()).await;
-    register(&h, "w", 1).await;
-    beat(&h, "w", 1, 1).await; // keep this node from delivering
+    h.register("w", 1, t0()).await;
+    h.beat("w", 1, 1).await; // keep this node from delivering
     let e = enqueue(&h, NewQueueItem::new("w", a2a_message("a", "x"))).await;
     // Another node claims it and vanishes.
     let claimed = store
@@ -391,15 +347,15 @@ async fn lease_rescue_brings_back_what_a_vanished_node_claimed(store: Store) {
         .await
         .unwrap();
     assert_eq!(claimed.len(), 1);
-    beat(&h, "w", 0, 1).await;
-    tick(&h, t0() + Span::seconds(599)).await;
+    h.beat("w", 0, 1).await;
+    h.queue_tick(t0() + Span::seconds(599)).await;
     assert_eq!(
         status_of(&store, e.id).await,
         QueueStatus::Dispatched,
         "lease still held"
     );
     h.clock.set(t0() + Span::seconds(600));
-    tick(&h, t0() + Span::seconds(600)).await;
+    h.queue_tick(t0() + Span::seconds(600)).await;
     let done = wait_status(&store, e.id, QueueStatus::Completed).await;
     assert_eq!(done.attempts, 1, "the lost attempt is counted");
     h.ringmaster.shutdown().await;
@@ -407,7 +363,7 @@ async fn lease_rescue_brings_back_what_a_vanished_node_claimed(store: Store) {
 
 async fn send_answers_the_response_when_delivered_at_once_or_queued(store: Store) {
     let h = Harness::start(store, quiet_config(), t0()).await;
-    register(&h, "w", 1).await;
+    h.register("w", 1, t0()).await;
     h.fake.set("w", Behavior::Reply("at once".into()));
     let item = NewQueueItem::new("w", a2a_message("s1", "x"));
     let out = queue(&h)
@@ -422,7 +378,7 @@ async fn send_answers_the_response_when_delivered_at_once_or_queued(store: Store
         }
         other => panic!("expected delivered, got {other:?}"),
     }
-    beat(&h, "w", 1, 1).await;
+    h.beat("w", 1, 1).await;
     let item = NewQueueItem::new("w", a2a_message("s2", "x"));
     let out = queue(&h)
         .call(|reply| QueueMsg::Send { item, reply }, None)
@@ -519,10 +475,10 @@ async fn with_prefetch_never_more_in_flight_than_the_room_anywhere(store: Store)
         ..quiet_config()
     };
     let h = Harness::start(store, config, t0()).await;
-    register(&h, "a", 2).await;
-    register(&h, "b", 1).await;
-    register(&h, "c", 5).await;
-    beat(&h, "c", 3, 5).await; // room 2: the agent says 3 of its 5 are busy
+    h.register("a", 2, t0()).await;
+    h.register("b", 1, t0()).await;
+    h.register("c", 5, t0()).await;
+    h.beat("c", 3, 5).await; // room 2: the agent says 3 of its 5 are busy
     for ws in ["a", "b", "c"] {
         h.fake
             .set(ws, Behavior::Slow(Duration::from_millis(3), "done".into()));
@@ -576,12 +532,12 @@ async fn with_prefetch_never_more_in_flight_than_the_room_anywhere(store: Store)
 
 async fn buffered_items_go_back_when_the_workspace_answers_busy(store: Store) {
     let h = Harness::start(store, one_slot(), t0()).await;
-    register(&h, "w", 5).await;
-    beat(&h, "w", 5, 5).await; // no room while we enqueue
+    h.register("w", 5, t0()).await;
+    h.beat("w", 5, 5).await; // no room while we enqueue
     let ids = enqueue_n(&h, "w", 4).await;
     h.fake.set("w", Behavior::Busy);
     h.fake.close_gate("w");
-    beat(&h, "w", 0, 5).await;
+    h.beat("w", 0, 5).await;
     // One slot: one delivery waits at the gate, the other three are buffered.
     wait_held(&h, 1, 3).await;
     for id in &ids {
@@ -606,7 +562,7 @@ async fn buffered_items_go_back_when_the_workspace_answers_busy(store: Store) {
     }
     assert_eq!(h.fake.calls(), 1, "the buffer did not hammer a busy agent");
     h.fake.set("w", Behavior::Reply("ok".into()));
-    beat(&h, "w", 0, 5).await;
+    h.beat("w", 0, 5).await;
     for id in &ids {
         wait_status(h.store(), *id, QueueStatus::Completed).await;
     }
@@ -617,7 +573,7 @@ async fn buffered_items_go_back_when_the_workspace_answers_busy(store: Store) {
 async fn a_buffered_item_whose_ttl_passes_goes_back_and_expires(store: Store) {
     let h = Harness::start(store, one_slot(), t0()).await;
     let mut outcomes = h.ringmaster.queue_events().channel();
-    register(&h, "w", 5).await;
+    h.register("w", 5, t0()).await;
     h.fake.close_gate("w");
     let first = enqueue(&h, NewQueueItem::new("w", a2a_message("a", "x"))).await;
     wait_held(&h, 1, 0).await;
@@ -664,7 +620,7 @@ async fn a_buffered_item_whose_ttl_passes_goes_back_and_expires(store: Store) {
 
 async fn items_held_too_long_in_the_buffer_go_back_on_tick(store: Store) {
     let h = Harness::start(store, one_slot(), t0()).await;
-    register(&h, "w", 5).await;
+    h.register("w", 5, t0()).await;
     h.fake.close_gate("w");
     let ids = enqueue_n(&h, "w", 2).await;
     wait_held(&h, 1, 1).await;
@@ -699,7 +655,7 @@ async fn items_held_too_long_in_the_buffer_go_back_on_tick(store: Store) {
 
 async fn buffered_items_go_back_when_the_actor_stops(store: Store) {
     let h = Harness::start(store, one_slot(), t0()).await;
-    register(&h, "w", 5).await;
+    h.register("w", 5, t0()).await;
     h.fake.close_gate("w");
     let ids = enqueue_n(&h, "w", 3).await;
     wait_held(&h, 1, 2).await;
@@ -737,7 +693,7 @@ async fn buffered_items_go_back_when_the_actor_stops(store: Store) {
     })
     .await;
     h.fake.open_gate("w");
-    tick(&h, t0()).await;
+    h.queue_tick(t0()).await;
     for id in &ids {
         wait_status(h.store(), *id, QueueStatus::Completed).await;
     }
@@ -750,7 +706,7 @@ async fn buffered_items_go_back_when_the_actor_stops(store: Store) {
 
 async fn a_killed_actor_loses_its_buffer_safely_and_counts_recover(store: Store) {
     let h = Harness::start(store, one_slot(), t0()).await;
-    register(&h, "w", 5).await;
+    h.register("w", 5, t0()).await;
     h.fake.close_gate("w");
     let ids = enqueue_n(&h, "w", 3).await;
     wait_held(&h, 1, 2).await;
@@ -782,7 +738,7 @@ async fn a_killed_actor_loses_its_buffer_safely_and_counts_recover(store: Store)
     wait_status(h.store(), ids[0], QueueStatus::Completed).await;
     // The tick frees slots counted at restart for leases no longer held and
     // drains what came back.
-    tick(&h, t0()).await;
+    h.queue_tick(t0()).await;
     for id in &ids {
         wait_status(h.store(), *id, QueueStatus::Completed).await;
     }
@@ -824,9 +780,9 @@ async fn workspaces_starved_of_claim_budget_are_drained_when_a_claim_returns_emp
         ..quiet_config()
     };
     let h = Harness::start(store, config, t0()).await;
-    register(&h, "idle", 10).await;
+    h.register("idle", 10, t0()).await;
     for w in 0..5 {
-        register(&h, &format!("busy-{w}"), 10).await;
+        h.register(&format!("busy-{w}"), 10, t0()).await;
     }
     // A wake for a workspace with nothing to claim takes the budget…
     queue(&h)

@@ -9,13 +9,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Duration as Span, Utc};
 use ractor::ActorRef;
-use ringmaster::actors::heartbeat::HeartbeatMsg;
-use ringmaster::actors::queue_drain::QueueMsg;
 use ringmaster::actors::scheduler::{ScheduleEvent, SchedulerMsg, SchedulerTickReport, Upsert};
 use ringmaster::dispatch::Behavior;
 use ringmaster::store::{
     Claim, DispatchResult, NewSchedule, QueueStatus, RunStatus, Schedule, SchedulePatch,
-    ScheduleRun, SlotClaim, WorkspaceBeat,
+    ScheduleRun, SlotClaim,
 };
 use support::{at, eventually, quiet_config, Harness, TestDb};
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -45,22 +43,10 @@ async fn tick(h: &Harness, now: DateTime<Utc>) -> SchedulerTickReport {
         .unwrap()
 }
 
+/// Move the clock to `now`, then run the queue's tick there.
 async fn queue_tick(h: &Harness, now: DateTime<Utc>) {
     h.clock.set(now);
-    h.ringmaster
-        .queue()
-        .unwrap()
-        .call(
-            |reply| QueueMsg::Tick {
-                now: Some(now),
-                reply: Some(reply),
-            },
-            None,
-        )
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    h.queue_tick(now).await;
 }
 
 async fn create(h: &Harness, new: NewSchedule) -> Schedule {
@@ -76,34 +62,6 @@ async fn create(h: &Harness, new: NewSchedule) -> Schedule {
         .unwrap()
         .unwrap()
         .unwrap()
-}
-
-async fn register(h: &Harness, ws: &str, max: u32) {
-    h.store()
-        .register_workspace(ws, Some("http://127.0.0.1:9/unused"), max, t0())
-        .await
-        .unwrap();
-}
-
-async fn beat(h: &Harness, ws: &str, active: u32, max: u32) {
-    h.ringmaster
-        .heartbeat()
-        .unwrap()
-        .call(
-            |reply| HeartbeatMsg::WorkspaceBeat {
-                beat: WorkspaceBeat {
-                    workspace: ws.into(),
-                    active_tasks: active,
-                    max_concurrent: Some(max),
-                },
-                reply: Some(reply),
-            },
-            None,
-        )
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
 }
 
 /// Wait until the run with `key` is no longer `dispatched`.
@@ -143,7 +101,7 @@ async fn raw_sql(url: &str, sql: &str) {
 async fn a_due_schedule_fires_once(db: &TestDb) {
     let h = Harness::start(db.store.clone(), quiet_config(), t0()).await;
     let mut events = h.ringmaster.schedule_events().channel();
-    register(&h, "w", 1).await;
+    h.register("w", 1, t0()).await;
     h.fake.set("w", Behavior::Reply("report written".into()));
     let s = create(&h, NewSchedule::new("w", "report", "* * * * *", "write it")).await;
     let slot = at(2026, 6, 1, 8, 1, 0);
@@ -206,8 +164,8 @@ async fn a_due_schedule_fires_once(db: &TestDb) {
 async fn a_busy_workspace_gets_its_fire_within_the_defer_window_else_skipped(db: &TestDb) {
     let h = Harness::start(db.store.clone(), quiet_config(), t0()).await;
     let mut events = h.ringmaster.schedule_events().channel();
-    register(&h, "w", 1).await;
-    beat(&h, "w", 1, 1).await; // full
+    h.register("w", 1, t0()).await;
+    h.beat("w", 1, 1).await; // full
     let s = create(
         &h,
         NewSchedule::new("w", "n", "* * * * *", "p").defer_window(Duration::from_secs(120)),
@@ -226,10 +184,10 @@ async fn a_busy_workspace_gets_its_fire_within_the_defer_window_else_skipped(db:
         "waits in the queue while the workspace is full"
     );
     assert_eq!(h.fake.calls(), 0);
-    beat(&h, "w", 0, 1).await; // room: the heartbeat wakes the drain
+    h.beat("w", 0, 1).await; // room: the heartbeat wakes the drain
     assert_eq!(finished_run(&h, &first).await.status, RunStatus::Ok);
 
-    beat(&h, "w", 1, 1).await; // full again, and stays full
+    h.beat("w", 1, 1).await; // full again, and stays full
     let second = tick(&h, at(2026, 6, 1, 8, 3, 0)).await.fired[0].key.clone();
     // The enqueue is a message: let it land (stamped 08:03) before time moves.
     eventually(10, "the second fire is queued", || async {
@@ -276,7 +234,7 @@ async fn a_busy_workspace_gets_its_fire_within_the_defer_window_else_skipped(db:
 
 async fn three_empty_responses_make_stale_and_an_answer_resets(db: &TestDb) {
     let h = Harness::start(db.store.clone(), quiet_config(), t0()).await;
-    register(&h, "w", 1).await;
+    h.register("w", 1, t0()).await;
     h.fake.set("w", Behavior::Empty);
     let s = create(&h, NewSchedule::new("w", "n", "* * * * *", "p")).await;
     let mut statuses = Vec::new();
@@ -305,7 +263,7 @@ async fn three_empty_responses_make_stale_and_an_answer_resets(db: &TestDb) {
 async fn a_three_hour_gap_is_missed_then_fires_normally(db: &TestDb) {
     let h = Harness::start(db.store.clone(), quiet_config(), t0()).await;
     let mut events = h.ringmaster.schedule_events().channel();
-    register(&h, "w", 5).await;
+    h.register("w", 5, t0()).await;
     let hourly = create(&h, NewSchedule::new("w", "hourly", "0 * * * *", "p")).await;
     let five = create(&h, NewSchedule::new("w", "five", "*/5 * * * *", "p")).await;
     assert_eq!(hourly.next_run_at, Some(at(2026, 6, 1, 9, 0, 0)));
@@ -373,7 +331,7 @@ async fn a_three_hour_gap_is_missed_then_fires_normally(db: &TestDb) {
 async fn a_bad_row_is_marked_invalid_while_the_others_fire(db: &TestDb) {
     let h = Harness::start(db.store.clone(), quiet_config(), t0()).await;
     let mut events = h.ringmaster.schedule_events().channel();
-    register(&h, "w", 5).await;
+    h.register("w", 5, t0()).await;
     let good = create(&h, NewSchedule::new("w", "good", "* * * * *", "p")).await;
     let bad_spec = create(&h, NewSchedule::new("w", "bad-spec", "* * * * *", "p")).await;
     let bad_zone = create(&h, NewSchedule::new("w", "bad-zone", "* * * * *", "p")).await;
@@ -451,7 +409,7 @@ async fn a_panicking_dispatcher_leaves_the_schedule_firing(db: &TestDb) {
         ..quiet_config()
     };
     let h = Harness::start(db.store.clone(), config, t0()).await;
-    register(&h, "w", 1).await;
+    h.register("w", 1, t0()).await;
     h.fake.set("w", Behavior::Panic);
     let s = create(&h, NewSchedule::new("w", "n", "* * * * *", "p")).await;
     let key = tick(&h, at(2026, 6, 1, 8, 1, 0)).await.fired[0].key.clone();
@@ -469,7 +427,7 @@ async fn a_panicking_dispatcher_leaves_the_schedule_firing(db: &TestDb) {
 
 async fn run_now_fires_outside_the_timetable(db: &TestDb) {
     let h = Harness::start(db.store.clone(), quiet_config(), t0()).await;
-    register(&h, "w", 1).await;
+    h.register("w", 1, t0()).await;
     let s = create(&h, NewSchedule::new("w", "n", "0 0 1 1 *", "p")).await;
     let run = scheduler(&h)
         .call(
@@ -683,7 +641,7 @@ async fn lost_outcomes_and_lost_enqueues_are_reconciled(db: &TestDb) {
     );
 
     // A slot claimed by a node that died before enqueueing.
-    register(&h, "w", 1).await;
+    h.register("w", 1, t0()).await;
     let slot = schedule(&h, s.id).await.next_run_at.unwrap();
     assert_eq!(slot, at(2026, 6, 1, 8, 7, 0));
     let orphan_key = format!("cron:{}:2026-06-01T08:07:00Z", s.id);
@@ -719,8 +677,8 @@ async fn lost_outcomes_and_lost_enqueues_are_reconciled(db: &TestDb) {
 /// subscribes afresh and still records the outcome.
 async fn outcomes_survive_a_scheduler_restart(db: &TestDb) {
     let h = Harness::start(db.store.clone(), quiet_config(), t0()).await;
-    register(&h, "w", 1).await;
-    beat(&h, "w", 1, 1).await;
+    h.register("w", 1, t0()).await;
+    h.beat("w", 1, 1).await;
     create(&h, NewSchedule::new("w", "n", "* * * * *", "p")).await;
     let key = tick(&h, at(2026, 6, 1, 8, 1, 0)).await.fired[0].key.clone();
     let old = scheduler(&h);
@@ -732,7 +690,7 @@ async fn outcomes_survive_a_scheduler_restart(db: &TestDb) {
             .filter(|s| s.get_id() != old.get_id())
     })
     .await;
-    beat(&h, "w", 0, 1).await;
+    h.beat("w", 0, 1).await;
     assert_eq!(finished_run(&h, &key).await.status, RunStatus::Ok);
     h.ringmaster.shutdown().await;
 }

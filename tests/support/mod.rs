@@ -197,4 +197,54 @@ impl Harness {
     pub fn store(&self) -> &Store {
         self.ringmaster.store()
     }
+
+    /// Register `ws` (with an unused URL) and room for `max`, as of `at`.
+    pub async fn register(&self, ws: &str, max: u32, at: DateTime<Utc>) {
+        self.store()
+            .register_workspace(ws, Some("http://127.0.0.1:9/unused"), max, at)
+            .await
+            .unwrap();
+    }
+
+    /// A workspace beat through the HeartbeatActor (which wakes the drain).
+    pub async fn beat(&self, ws: &str, active: u32, max: u32) {
+        use ringmaster::actors::heartbeat::HeartbeatMsg;
+        self.ringmaster
+            .heartbeat()
+            .unwrap()
+            .call(
+                |reply| HeartbeatMsg::WorkspaceBeat {
+                    beat: ringmaster::store::WorkspaceBeat {
+                        workspace: ws.into(),
+                        active_tasks: active,
+                        max_concurrent: Some(max),
+                    },
+                    reply: Some(reply),
+                },
+                None,
+            )
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+    }
+
+    /// The QueueDrainActor's safety-net tick at `now`, awaited.
+    pub async fn queue_tick(&self, now: DateTime<Utc>) {
+        use ringmaster::actors::queue_drain::QueueMsg;
+        self.ringmaster
+            .queue()
+            .unwrap()
+            .call(
+                |reply| QueueMsg::Tick {
+                    now: Some(now),
+                    reply: Some(reply),
+                },
+                None,
+            )
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+    }
 }
