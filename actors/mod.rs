@@ -1,9 +1,12 @@
 //! The actors of ringmaster and the root supervisor that keeps them alive.
 //!
-//! Each actor owns one job and talks to the others only by typed messages,
-//! looked up by name through [`Names`] so a restarted peer is found again
-//! under the same name. The root restarts whichever child fails (panic or
-//! `Err`), one for one, within an OTP-style restart intensity.
+//! Each file is a thin shell: a mailbox whose messages become calls to a
+//! decision core or the store, and whose results become tasks, answers and
+//! events. The vocabulary each actor speaks is in [`crate::messages`], so
+//! peers and callers never import an actor to talk to it; peers find each
+//! other by name ([`crate::names::Names`]) so a restart is transparent. The
+//! root restarts whichever child fails (panic or `Err`), one for one, within
+//! an OTP-style restart intensity.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -19,10 +22,7 @@
 
 pub mod ask;
 pub mod heartbeat;
-pub mod names;
 pub mod queue_drain;
 pub mod scheduler;
 pub mod supervisor;
 pub mod sweeper;
-
-pub use names::Names;

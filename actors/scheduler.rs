@@ -1,59 +1,53 @@
-//! The SchedulerActor: decides *when*, claims each slot once across all nodes,
-//! hands the fire to the queue and writes down how it ended.
+//! The SchedulerActor: decides *when*, claims each slot once across all
+//! nodes, and writes down how each fire ended.
 //!
-//! It replaces schedulers whose bugs are the spec for this file (see the seeds):
-//! a `NULL next_run_at` that never fired again (here: start-up repair, and a
-//! row that cannot be parsed is marked invalid instead of being left unfired
-//! or hot-looping), crons dropped when the target was busy (here: the fire
-//! waits in the queue for the defer window, and a heartbeat with room delivers
-//! it), a panic that killed the loop (here: the dispatcher runs in the queue's
-//! tasks, and this actor is supervised), and "run, then compute next" (here:
-//! the next slot is computed first and written by the same compare-and-set
-//! that claims the slot, so a fire can never leave its schedule un-advanced).
+//! It replaces schedulers whose bugs are the spec for this file (see the
+//! seeds): a `NULL next_run_at` that never fired again (here: start-up repair,
+//! and a row that cannot be parsed is marked invalid instead of hot-looping),
+//! crons dropped when the target was busy (here: the fire waits in the queue
+//! for the defer window), a panic that killed the loop (here: the dispatcher
+//! runs in the queue's tasks, and this actor is supervised), "run, then
+//! compute next" (here: next is computed first and written by the same
+//! compare-and-set that claims the slot), and a fire lost between claim and
+//! enqueue (here: the claim, its run record and its queue item are one
+//! transaction).
 //!
-//! A tick: read a batch of due schedules → for each compute the next fire
-//! strictly after max(slot, now) (so slots missed while down coalesce into one)
-//! → claim all slots in one compare-and-set batch that also writes their run
-//! records → enqueue the won fires with key `cron:{id}:{slot}` and TTL = the
-//! defer window → later, the queue's outcome events (or reconciliation, when an
-//! event was lost to a restart) write each run's status.
+//! A thin shell: the [`Planner`] decides, the store writes. A tick reads a
+//! batch of due rows, plans them (next fire, missed or fired, invalid), and
+//! claims the round in one transaction that also enqueues the won fires; the
+//! drain is woken by the store's notification channel. The queue's outcome
+//! events (or reconciliation, when one was lost to a restart) become run
+//! records.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use serde::Serialize;
-use tokio::task::JoinHandle;
+use chrono::{DateTime, Utc};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
 
-use super::names::{self, Names};
-use super::queue_drain::{QueueMsg, QueueOutcome};
 use crate::clock::SharedClock;
-use crate::dispatch::a2a_message;
 use crate::events::EventBus;
-use crate::schedule::{DstPolicy, ScheduleSpec, SpecError};
-use crate::store::schedules::first_fire;
-use crate::store::{
-    FinishedRun, ManualRun, NewQueueItem, NewSchedule, RunOutcome, RunStatus, Schedule,
-    ScheduleError, SchedulePatch, ScheduleRun, SlotClaim, Store, StoreError,
+use crate::messages::queue::QueueOutcome;
+use crate::messages::scheduler::{
+    FiredSlot, Outcomes, Reply, ScheduleEvent, SchedulerError, SchedulerMsg, SchedulerTickReport,
+    Upsert,
 };
+use crate::model::run::{is_cron_key, manual_key, FinishedRun, ManualRun, RunOutcome, RunStatus};
+use crate::model::schedule::Schedule;
+use crate::model::time;
+use crate::names::{self, Names};
+use crate::schedule::SpecError;
+use crate::scheduling::planner::{self, fire_item, Orphan, Planner, ORPHAN_GRACE};
+use crate::store::Store;
+use crate::tasks::Owned;
 
 pub struct SchedulerActor;
 
 /// Due schedules handled in one tick at most `batch × MAX_ROUNDS`; more waits
 /// for a follow-up tick sent to ourselves, so the mailbox is never held long.
 const MAX_ROUNDS: usize = 40;
-/// How often (clock time) reconciliation runs besides the first tick.
-const RECONCILE_EVERY: chrono::Duration = chrono::Duration::minutes(5);
 /// Runs reconciled per pass.
 const RECONCILE_LIMIT: u32 = 500;
-/// A `dispatched` run with no queue item this long after it was claimed lost
-/// its enqueue (the node died, the queue refused); it is enqueued again.
-const ORPHAN_GRACE: chrono::Duration = chrono::Duration::seconds(30);
-/// How long the answer to an enqueue is awaited before reconciliation is asked for.
-const ENQUEUE_TIMEOUT: Duration = Duration::from_secs(60);
-/// Parsed specs kept between ticks (a spec is parsed once, not once per fire).
-const SPEC_CACHE: usize = 10_000;
 
 pub struct SchedulerArgs {
     pub names: Names,
@@ -64,209 +58,28 @@ pub struct SchedulerArgs {
     pub tick: Duration,
     /// Due schedules read per round.
     pub batch: u32,
+    /// Attempts a fire's queue item gets.
+    pub max_attempts: u32,
     /// Where the QueueDrainActor publishes outcomes.
     pub queue_events: EventBus<QueueOutcome>,
     /// Where this actor publishes.
     pub events: EventBus<ScheduleEvent>,
 }
 
-/// What subscribers hear about schedules.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "event")]
-pub enum ScheduleEvent {
-    /// A fire was delivered (`ok`, `stale`) or failed for good (`error`).
-    CronExecuted {
-        schedule_id: i64,
-        name: String,
-        workspace: String,
-        slot: DateTime<Utc>,
-        key: String,
-        status: RunStatus,
-        error: Option<String>,
-        at: DateTime<Utc>,
-    },
-    /// A fire expired in the queue: the workspace stayed busy past the defer window.
-    CronSkipped {
-        schedule_id: i64,
-        name: String,
-        workspace: String,
-        slot: DateTime<Utc>,
-        key: String,
-        reason: String,
-        at: DateTime<Utc>,
-    },
-    /// A slot older than the starting deadline: recorded, not fired.
-    CronMissed {
-        schedule_id: i64,
-        name: String,
-        workspace: String,
-        slot: DateTime<Utc>,
-        key: String,
-        at: DateTime<Utc>,
-    },
-    /// A row whose spec or zone does not parse left the due set.
-    ScheduleInvalid {
-        schedule_id: i64,
-        name: String,
-        error: String,
-        at: DateTime<Utc>,
-    },
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum SchedulerError {
-    #[error(transparent)]
-    Schedule(#[from] ScheduleError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("schedule {0} not found")]
-    NotFound(i64),
-    #[error("the queue did not take the fire: {0}")]
-    Queue(String),
-}
-
-impl SchedulerError {
-    /// The input field to blame (for an HTTP 400), when there is one.
-    pub fn field(&self) -> Option<&'static str> {
-        match self {
-            SchedulerError::Schedule(e) => e.field(),
-            _ => None,
-        }
-    }
-}
-
-/// One slot this node fired (or recorded as missed).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FiredSlot {
-    pub schedule_id: i64,
-    pub slot: DateTime<Utc>,
-    pub key: String,
-}
-
-/// What one tick did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct SchedulerTickReport {
-    /// Due schedules read.
-    pub due: usize,
-    /// Slots this node claimed and enqueued.
-    pub fired: Vec<FiredSlot>,
-    /// Slots this node claimed and recorded `missed`.
-    pub missed: Vec<FiredSlot>,
-    /// Claims another node (or an edit) got to first.
-    pub lost: usize,
-    /// Schedules marked invalid.
-    pub invalid: Vec<i64>,
-    /// Runs whose outcome reconciliation wrote.
-    pub reconciled: usize,
-    /// Orphaned runs enqueued again (or given up as skipped).
-    pub requeued: usize,
-}
-
-/// Create a schedule, or change one.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Upsert {
-    Create(NewSchedule),
-    Update { id: i64, patch: SchedulePatch },
-}
-
-pub type Reply<T> = RpcReplyPort<Result<T, SchedulerError>>;
-
-pub enum SchedulerMsg {
-    /// Fire what is due at `now` (the clock when `None`), reconcile outcomes.
-    Tick {
-        now: Option<DateTime<Utc>>,
-        reply: Option<Reply<SchedulerTickReport>>,
-    },
-    /// Fire a schedule now, outside its timetable (key `cron:{id}:manual:{now}`).
-    RunNow {
-        schedule: i64,
-        reply: Option<Reply<ScheduleRun>>,
-    },
-    Upsert {
-        upsert: Upsert,
-        reply: Reply<Schedule>,
-    },
-    /// Remove a schedule and its history; answers whether it existed.
-    Delete { schedule: i64, reply: Reply<bool> },
-    Get {
-        schedule: i64,
-        reply: Reply<Option<Schedule>>,
-    },
-    List {
-        workspace: Option<String>,
-        reply: Reply<Vec<Schedule>>,
-    },
-    /// A schedule's runs, newest first.
-    Runs {
-        schedule: i64,
-        limit: u32,
-        reply: Reply<Vec<ScheduleRun>>,
-    },
-    /// Queue outcomes of cron fires, forwarded from the event bus in batches.
-    Outcomes(Vec<QueueOutcome>),
-    /// The queue refused (or did not answer) an enqueue of fires.
-    EnqueueFailed,
-}
-
-type SpecKey = (String, String, DstPolicy);
-type WakeTimer = JoinHandle<Result<(), ractor::MessagingErr<SchedulerMsg>>>;
+/// The one-shot timer for the earliest known slot.
+type WakeTimer = Owned<Result<(), ractor::MessagingErr<SchedulerMsg>>>;
 
 pub struct SchedulerState {
     args: SchedulerArgs,
-    specs: HashMap<SpecKey, Result<ScheduleSpec, SpecError>>,
-    forwarder: Option<JoinHandle<()>>,
+    planner: Planner,
+    _forwarder: Owned<()>,
     wake: Option<(DateTime<Utc>, WakeTimer)>,
     last_reconcile: Option<DateTime<Utc>>,
-    /// A write of outcomes or an enqueue failed: reconcile at the first tick from then.
+    /// A write of outcomes failed: reconcile at the first tick from then.
     reconcile_at: Option<DateTime<Utc>>,
-    /// This actor, for the tasks that await the queue's answers.
-    me: ActorRef<SchedulerMsg>,
-}
-
-/// `cron:{schedule_id}:{slot}`: the queue's idempotency key and the A2A messageId.
-pub fn cron_key(schedule_id: i64, slot: DateTime<Utc>) -> String {
-    format!(
-        "cron:{schedule_id}:{}",
-        slot.to_rfc3339_opts(SecondsFormat::AutoSi, true)
-    )
-}
-
-fn manual_key(schedule_id: i64, now: DateTime<Utc>) -> String {
-    format!(
-        "cron:{schedule_id}:manual:{}",
-        now.to_rfc3339_opts(SecondsFormat::AutoSi, true)
-    )
-}
-
-fn is_cron_key(key: Option<&str>) -> bool {
-    key.is_some_and(|k| k.starts_with("cron:"))
-}
-
-fn chrono(d: Duration) -> chrono::Duration {
-    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
-}
-
-fn fire_item(schedule: &Schedule, key: &str, ttl: Duration) -> NewQueueItem {
-    NewQueueItem::new(&schedule.workspace, a2a_message(key, &schedule.prompt))
-        .key(key)
-        .ttl(ttl)
-        .caller(format!("schedule:{}", schedule.id))
 }
 
 impl SchedulerState {
-    fn spec(&mut self, s: &Schedule) -> Result<ScheduleSpec, SpecError> {
-        let key = (s.spec.clone(), s.timezone.clone(), s.dst);
-        if let Some(cached) = self.specs.get(&key) {
-            return cached.clone();
-        }
-        if self.specs.len() >= SPEC_CACHE {
-            self.specs.clear();
-        }
-        let parsed = ScheduleSpec::parse(&s.spec, &s.timezone, s.dst);
-        self.specs.insert(key, parsed.clone());
-        parsed
-    }
-
     async fn mark_invalid(&self, s: &Schedule, error: &SpecError, now: DateTime<Utc>) -> bool {
         let message = error.to_string();
         match self
@@ -293,46 +106,6 @@ impl SchedulerState {
         }
     }
 
-    /// Hand fires to the QueueDrainActor without waiting for its answer: its
-    /// mailbox may be busy with deliveries, and the next schedules must not
-    /// wait behind them. The answer is awaited in a task; a failure (or no
-    /// answer) comes back as `EnqueueFailed`, and the runs, still `dispatched`
-    /// with no queue item, are enqueued again by reconciliation.
-    fn enqueue(&self, items: Vec<NewQueueItem>) -> Result<(), SchedulerError> {
-        if items.is_empty() {
-            return Ok(());
-        }
-        let queue = self
-            .args
-            .names
-            .lookup::<QueueMsg>(names::QUEUE_DRAIN)
-            .ok_or_else(|| SchedulerError::Queue("the queue actor is not running".into()))?;
-        let (tx, rx) = ractor::concurrency::oneshot();
-        queue
-            .cast(QueueMsg::EnqueueBatch {
-                items,
-                reply: Some(tx.into()),
-            })
-            .map_err(|e| SchedulerError::Queue(e.to_string()))?;
-        let me = self.me.clone();
-        tokio::spawn(async move {
-            let failure = match tokio::time::timeout(ENQUEUE_TIMEOUT, rx).await {
-                Ok(Ok(Ok(_))) => return,
-                Ok(Ok(Err(e))) => e.to_string(),
-                Ok(Err(_)) => "the queue actor stopped before answering".to_string(),
-                Err(_) => format!("no answer within {ENQUEUE_TIMEOUT:?}"),
-            };
-            tracing::error!(error = %failure, "fires claimed but maybe not enqueued; reconciliation will retry them");
-            let _ = me.cast(SchedulerMsg::EnqueueFailed);
-        });
-        Ok(())
-    }
-
-    /// Reconcile at the first tick from `at` on.
-    fn reconcile_from(&mut self, at: DateTime<Utc>) {
-        self.reconcile_at = Some(self.reconcile_at.map_or(at, |t| t.min(at)));
-    }
-
     async fn tick(
         &mut self,
         myself: &ActorRef<SchedulerMsg>,
@@ -343,48 +116,20 @@ impl SchedulerState {
             .report_alive(names::SCHEDULER, now, self.args.tick);
         let mut report = SchedulerTickReport::default();
         // Outcomes first: a lost event must not wait behind a large due set.
-        // Events are the normal path; this sweep (it reads every pending run)
-        // runs at the first tick of an incarnation, which is when events were
-        // lost, then every few minutes, and at once after a failed write.
-        let reconcile_due = self.reconcile_at.is_some_and(|at| now >= at)
-            || self
-                .last_reconcile
-                .is_none_or(|last| now - last >= RECONCILE_EVERY || now < last);
-        if reconcile_due {
+        if planner::reconcile_due(self.last_reconcile, self.reconcile_at, now) {
             self.reconcile_at = None;
             self.last_reconcile = Some(now);
             report.reconciled = self.reconcile_settled(now).await?;
             report.requeued = self.reconcile_orphans(now).await?;
         }
-        // The won fires of all rounds go to the queue as one batch: each batch
-        // costs the queue actor a drain of every workspace it names, so fewer,
-        // larger batches reach the workspaces sooner than many small ones.
-        let mut items = Vec::new();
         let mut full = false;
-        let mut failed = None;
         for _ in 0..MAX_ROUNDS {
-            let round = match self.args.store.due_schedules(now, self.args.batch).await {
-                Ok(due) => {
-                    full = due.len() as u32 >= self.args.batch;
-                    self.fire_round(due, now, &mut report, &mut items).await
-                }
-                Err(e) => Err(e.into()),
-            };
-            if let Err(e) = round {
-                failed = Some(e);
-                break;
-            }
+            let due = self.args.store.due_schedules(now, self.args.batch).await?;
+            full = due.len() >= self.args.batch as usize;
+            self.round(due, now, &mut report).await?;
             if !full {
                 break;
             }
-        }
-        // What was claimed before a failure is enqueued all the same.
-        if let Err(err) = self.enqueue(items) {
-            self.reconcile_from(now + ORPHAN_GRACE + chrono::Duration::seconds(1));
-            tracing::error!(error = %err, "fires claimed but not enqueued; reconciliation will retry them");
-        }
-        if let Some(e) = failed {
-            return Err(e);
         }
         if full {
             // Still more due: continue after whatever else is in the mailbox.
@@ -396,77 +141,54 @@ impl SchedulerState {
         Ok(report)
     }
 
-    async fn fire_round(
+    /// Plan one batch of due rows and claim it, fires and all, in one write.
+    async fn round(
         &mut self,
         due: Vec<Schedule>,
         now: DateTime<Utc>,
         report: &mut SchedulerTickReport,
-        items: &mut Vec<NewQueueItem>,
     ) -> Result<(), SchedulerError> {
         report.due += due.len();
-        let mut claims = Vec::with_capacity(due.len());
-        let mut by_id = HashMap::with_capacity(due.len());
-        for s in due {
-            let Some(slot) = s.next_run_at else { continue };
-            // Next first: the first fire strictly after both the slot and now,
-            // so a backlog of slots coalesces into this one fire.
-            let next = self
-                .spec(&s)
-                .and_then(|spec| first_fire(&spec, slot.max(now)));
-            let next = match next {
-                Ok(next) => next,
-                Err(error) => {
-                    if self.mark_invalid(&s, &error, now).await {
-                        report.invalid.push(s.id);
-                    }
-                    continue;
-                }
-            };
-            let late = now - slot;
-            let missed = (late > chrono(s.starting_deadline)).then(|| {
-                format!(
-                    "slot {} was {} s late, past the starting deadline of {} s",
-                    slot.to_rfc3339_opts(SecondsFormat::AutoSi, true),
-                    late.num_seconds(),
-                    s.starting_deadline.as_secs()
-                )
-            });
-            claims.push(SlotClaim {
-                schedule_id: s.id,
-                workspace: s.workspace.clone(),
-                slot,
-                next,
-                key: cron_key(s.id, slot),
-                missed,
-            });
-            by_id.insert(s.id, s);
+        let titles: HashMap<i64, String> = due.iter().map(|s| (s.id, s.name.clone())).collect();
+        let plan = self.planner.plan(due, now);
+        for (s, error) in &plan.invalid {
+            if self.mark_invalid(s, error, now).await {
+                report.invalid.push(s.id);
+            }
         }
-        let won = self.args.store.claim_slots(&claims, now).await?;
-        report.lost += claims.len() - won.len();
-        let won: std::collections::HashSet<i64> = won.into_iter().collect();
-        for claim in claims.into_iter().filter(|c| won.contains(&c.schedule_id)) {
-            let Some(s) = by_id.get(&claim.schedule_id) else {
-                continue;
+        let won: HashSet<i64> = self
+            .args
+            .store
+            .claim_slots(&plan.fires, self.args.max_attempts, now)
+            .await?
+            .into_iter()
+            .collect();
+        report.lost += plan.fires.len() - won.len();
+        for fire in plan
+            .fires
+            .iter()
+            .filter(|f| won.contains(&f.claim.schedule_id))
+        {
+            let c = &fire.claim;
+            let slot = FiredSlot {
+                schedule_id: c.schedule_id,
+                slot: c.slot,
+                key: c.key.clone(),
             };
-            let fired = FiredSlot {
-                schedule_id: claim.schedule_id,
-                slot: claim.slot,
-                key: claim.key,
-            };
-            if let Some(reason) = &claim.missed {
-                tracing::warn!(schedule = s.id, name = %s.name, %reason, "slot missed");
-                self.args.events.publish(ScheduleEvent::CronMissed {
-                    schedule_id: s.id,
-                    name: s.name.clone(),
-                    workspace: s.workspace.clone(),
-                    slot: fired.slot,
-                    key: fired.key.clone(),
-                    at: now,
-                });
-                report.missed.push(fired);
-            } else {
-                items.push(fire_item(s, &fired.key, s.defer_window));
-                report.fired.push(fired);
+            match &c.missed {
+                Some(reason) => {
+                    tracing::warn!(schedule = c.schedule_id, %reason, "slot missed");
+                    self.args.events.publish(ScheduleEvent::CronMissed {
+                        schedule_id: c.schedule_id,
+                        name: titles.get(&c.schedule_id).cloned().unwrap_or_default(),
+                        workspace: c.workspace.clone(),
+                        slot: c.slot,
+                        key: c.key.clone(),
+                        at: now,
+                    });
+                    report.missed.push(slot);
+                }
+                None => report.fired.push(slot),
             }
         }
         Ok(())
@@ -489,47 +211,43 @@ impl SchedulerState {
         Ok(n)
     }
 
-    /// Enqueue again the runs that were claimed but never reached the queue;
-    /// past their defer window they are `skipped` instead.
+    /// Runs claimed without a queue item (written by a version without the
+    /// outbox): enqueued again, or `skipped` past their defer window.
     async fn reconcile_orphans(&mut self, now: DateTime<Utc>) -> Result<usize, SchedulerError> {
         let orphans = self
             .args
             .store
             .orphaned_runs(now - ORPHAN_GRACE, RECONCILE_LIMIT)
             .await?;
-        let mut items = Vec::new();
-        let mut expired = Vec::new();
+        let mut requeue = Vec::new();
+        let mut skipped = Vec::new();
         for run in &orphans {
             let Some(s) = self.args.store.get_schedule(run.schedule_id).await? else {
                 continue;
             };
-            let deadline = run.started_at + chrono(s.defer_window);
-            if now >= deadline {
-                expired.push((
-                    run.key.clone(),
-                    RunOutcome::Expired {
-                        reason: "never reached the queue within the defer window".to_string(),
-                    },
-                ));
-            } else {
-                let left = (deadline - now)
-                    .to_std()
-                    .unwrap_or(Duration::from_millis(1));
-                items.push(fire_item(&s, &run.key, left));
+            match planner::orphan(run, &s, now) {
+                Orphan::Requeue(item) => requeue.push(item),
+                Orphan::Skip(reason) => {
+                    skipped.push((run.key.clone(), RunOutcome::Expired { reason }))
+                }
             }
         }
-        let n = items.len() + expired.len();
         if !orphans.is_empty() {
             tracing::warn!(
-                requeued = items.len(),
-                skipped = expired.len(),
+                requeued = requeue.len(),
+                skipped = skipped.len(),
                 "runs claimed without a queue item"
             );
         }
-        let finished = self.args.store.finish_runs(&expired, now).await?;
+        let finished = self.args.store.finish_runs(&skipped, now).await?;
         self.publish_finished(finished, now);
-        self.enqueue(items)?;
-        Ok(n)
+        if !requeue.is_empty() {
+            self.args
+                .store
+                .enqueue_batch(&requeue, self.args.max_attempts, now)
+                .await?;
+        }
+        Ok(requeue.len() + skipped.len())
     }
 
     async fn outcomes(&mut self, outcomes: Vec<QueueOutcome>) {
@@ -549,7 +267,7 @@ impl SchedulerState {
             // The runs stay `dispatched`; the next tick reconciles them.
             Err(err) => {
                 tracing::error!(error = %err, n = written.len(), "could not record fire outcomes");
-                self.reconcile_from(at);
+                self.reconcile_at = Some(self.reconcile_at.map_or(at, |t| t.min(at)));
             }
         }
     }
@@ -591,47 +309,42 @@ impl SchedulerState {
         }
     }
 
+    /// Fire now, outside the timetable: the run record and its queue item
+    /// in one write; `next_run_at` untouched.
     async fn run_now(
         &mut self,
         id: i64,
         now: DateTime<Utc>,
-    ) -> Result<ScheduleRun, SchedulerError> {
+    ) -> Result<crate::model::run::ScheduleRun, SchedulerError> {
         let s = self
             .args
             .store
             .get_schedule(id)
             .await?
             .ok_or(SchedulerError::NotFound(id))?;
-        let now = crate::store::schedules::whole_ms(now);
+        let now = time::whole_ms(now);
         let key = manual_key(id, now);
-        let run = self
+        let run = ManualRun {
+            schedule_id: id,
+            workspace: s.workspace.clone(),
+            slot: now,
+            key: key.clone(),
+        };
+        let item = fire_item(&s, &key, s.defer_window_bounded());
+        Ok(self
             .args
             .store
-            .insert_manual_run(
-                &ManualRun {
-                    schedule_id: id,
-                    workspace: s.workspace.clone(),
-                    slot: now,
-                    key: key.clone(),
-                },
-                now,
-            )
-            .await?;
-        if let Err(err) = self.enqueue(vec![fire_item(&s, &key, s.defer_window)]) {
-            self.reconcile_from(now + ORPHAN_GRACE + chrono::Duration::seconds(1));
-            tracing::error!(schedule = id, error = %err, "manual fire recorded but not enqueued; reconciliation will retry it");
-        }
-        Ok(run)
+            .fire_manual(&run, &item, self.args.max_attempts, now)
+            .await?)
     }
 
     /// Enabled schedules that lost their `next_run_at` get one (or, when
     /// their spec no longer parses, the invalid mark): the seeds' schedules
     /// that never fired again after a bad write.
     async fn repair(&mut self, now: DateTime<Utc>) -> Result<usize, SchedulerError> {
-        let missing = self.args.store.schedules_missing_next().await?;
         let mut repaired = 0;
-        for s in missing {
-            match self.spec(&s).and_then(|spec| first_fire(&spec, now)) {
+        for s in self.args.store.schedules_missing_next().await? {
+            match self.planner.repair(&s, now) {
                 Ok(next) => {
                     if self.args.store.repair_next_run(s.id, next, now).await? {
                         tracing::info!(schedule = s.id, %next, "repaired a schedule with no next run");
@@ -646,8 +359,8 @@ impl SchedulerState {
         Ok(repaired)
     }
 
-    /// Sleep until the earliest known `next_run_at`, so lateness is not bounded
-    /// by the tick interval alone.
+    /// Sleep until the earliest known `next_run_at`, so lateness is not
+    /// bounded by the tick interval alone.
     async fn arm_wake(&mut self, myself: &ActorRef<SchedulerMsg>) {
         let earliest = match self.args.store.earliest_next_run().await {
             Ok(Some(t)) => t,
@@ -657,50 +370,41 @@ impl SchedulerState {
                 return;
             }
         };
-        let now = self.args.clock.now();
-        if earliest <= now {
-            // Already due: being handled, or held by another node; the
-            // tick catches whatever is left. Never a zero-delay loop.
-            return;
-        }
-        if let Some((at, handle)) = &self.wake {
-            if *at == earliest && !handle.is_finished() {
+        if let Some((at, timer)) = &self.wake {
+            if *at == earliest && !timer.is_finished() {
                 return;
             }
         }
-        if let Some((_, handle)) = self.wake.take() {
-            handle.abort();
+        self.wake = None;
+        let now = self.args.clock.now();
+        if let Some(delay) = planner::wake_in(earliest, now, self.args.tick) {
+            let timer = myself.send_after(delay, || SchedulerMsg::Tick {
+                now: None,
+                reply: None,
+            });
+            self.wake = Some((earliest, Owned::new(timer)));
         }
-        let delay = (earliest - now).to_std().unwrap_or_default() + Duration::from_millis(1);
-        if delay > self.args.tick {
-            return; // the regular tick comes first
-        }
-        let handle = myself.send_after(delay, || SchedulerMsg::Tick {
-            now: None,
-            reply: None,
-        });
-        self.wake = Some((earliest, handle));
     }
 }
 
 /// Forward cron outcomes from the bus to the actor in batches (a burst of
-/// thousands of completions becomes a few store transactions, not thousands).
-/// Ends when the actor is gone; its successor subscribes afresh and
-/// reconciliation covers what fell in between.
-fn spawn_forwarder(bus: &EventBus<QueueOutcome>, me: ActorRef<SchedulerMsg>) -> JoinHandle<()> {
+/// thousands of completions becomes a few store transactions). Dies with the
+/// incarnation; its successor subscribes afresh and reconciliation covers
+/// what fell in between.
+fn spawn_forwarder(bus: &EventBus<QueueOutcome>, me: ActorRef<SchedulerMsg>) -> Owned<()> {
     let mut rx = bus.channel();
-    tokio::spawn(async move {
+    Owned::new(tokio::spawn(async move {
         let mut buf = Vec::with_capacity(512);
         while rx.recv_many(&mut buf, 512).await > 0 {
             let batch: Vec<QueueOutcome> = buf
                 .drain(..)
                 .filter(|o| is_cron_key(o.item.idempotency_key.as_deref()))
                 .collect();
-            if !batch.is_empty() && me.cast(SchedulerMsg::Outcomes(batch)).is_err() {
+            if !batch.is_empty() && me.cast(SchedulerMsg::Outcomes(Outcomes(batch))).is_err() {
                 break;
             }
         }
-    })
+    }))
 }
 
 fn answer<T>(reply: Option<Reply<T>>, result: Result<T, SchedulerError>, what: &str) {
@@ -722,14 +426,14 @@ impl Actor for SchedulerActor {
         myself: ActorRef<SchedulerMsg>,
         args: SchedulerArgs,
     ) -> Result<SchedulerState, ActorProcessingErr> {
+        let forwarder = spawn_forwarder(&args.queue_events, myself);
         Ok(SchedulerState {
             args,
-            specs: HashMap::new(),
-            forwarder: None,
+            planner: Planner::default(),
+            _forwarder: forwarder,
             wake: None,
             last_reconcile: None,
             reconcile_at: None,
-            me: myself,
         })
     }
 
@@ -738,7 +442,6 @@ impl Actor for SchedulerActor {
         myself: ActorRef<SchedulerMsg>,
         state: &mut SchedulerState,
     ) -> Result<(), ActorProcessingErr> {
-        state.forwarder = Some(spawn_forwarder(&state.args.queue_events, myself.clone()));
         let now = state.args.clock.now();
         if let Err(err) = state.repair(now).await {
             tracing::error!(error = %err, "start-up repair failed; the next start tries again");
@@ -753,20 +456,6 @@ impl Actor for SchedulerActor {
             now: None,
             reply: None,
         });
-        Ok(())
-    }
-
-    async fn post_stop(
-        &self,
-        _myself: ActorRef<SchedulerMsg>,
-        state: &mut SchedulerState,
-    ) -> Result<(), ActorProcessingErr> {
-        if let Some(forwarder) = state.forwarder.take() {
-            forwarder.abort();
-        }
-        if let Some((_, wake)) = state.wake.take() {
-            wake.abort();
-        }
         Ok(())
     }
 
@@ -819,27 +508,7 @@ impl Actor for SchedulerActor {
                 answer(Some(reply), result.map_err(SchedulerError::from), "delete");
                 state.arm_wake(&myself).await;
             }
-            SchedulerMsg::Get { schedule, reply } => {
-                let result = state.args.store.get_schedule(schedule).await;
-                answer(Some(reply), result.map_err(SchedulerError::from), "get");
-            }
-            SchedulerMsg::List { workspace, reply } => {
-                let result = state.args.store.list_schedules(workspace.as_deref()).await;
-                answer(Some(reply), result.map_err(SchedulerError::from), "list");
-            }
-            SchedulerMsg::Runs {
-                schedule,
-                limit,
-                reply,
-            } => {
-                let result = state.args.store.list_runs(schedule, limit).await;
-                answer(Some(reply), result.map_err(SchedulerError::from), "runs");
-            }
-            SchedulerMsg::Outcomes(outcomes) => state.outcomes(outcomes).await,
-            SchedulerMsg::EnqueueFailed => {
-                let at = state.args.clock.now() + ORPHAN_GRACE + chrono::Duration::seconds(1);
-                state.reconcile_from(at);
-            }
+            SchedulerMsg::Outcomes(Outcomes(outcomes)) => state.outcomes(outcomes).await,
         }
         Ok(())
     }

@@ -13,7 +13,9 @@
 //! retried after a short backoff; only the intensity decides when to give up.
 //!
 //! Child specs are data ([`ChildSpec`]: a role and a way to build the actor
-//! again), so adding an actor never changes this file.
+//! again), and restart counts leave through a callback ([`RootArgs::on_restarts`]),
+//! so the root knows nothing of its children's messages and adding an actor
+//! never changes this file.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -21,13 +23,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
-use ractor::{
-    Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort, SpawnErr, SupervisionEvent,
-};
+use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SpawnErr, SupervisionEvent};
 
-use super::heartbeat::HeartbeatMsg;
-use super::Names;
 use crate::clock::SharedClock;
+use crate::messages::root::{ChildInfo, RetryStart, RootMsg};
+use crate::names::Names;
 
 type StartFn =
     dyn Fn(String, ActorCell) -> BoxFuture<'static, Result<ActorCell, SpawnErr>> + Send + Sync;
@@ -110,6 +110,10 @@ pub enum SupervisorError {
     },
 }
 
+/// Where restart counts go after every start (the service points it at the
+/// HeartbeatActor, which reports them in `health()`).
+pub type OnRestarts = Arc<dyn Fn(BTreeMap<String, u32>) + Send + Sync>;
+
 pub struct RootArgs {
     pub names: Names,
     pub children: Vec<ChildSpec>,
@@ -117,21 +121,7 @@ pub struct RootArgs {
     pub clock: SharedClock,
     /// How long graceful shutdown waits for each child before killing it.
     pub shutdown_timeout: Duration,
-}
-
-/// What the root knows of one child.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChildInfo {
-    pub role: String,
-    pub running: bool,
-    pub restarts: u32,
-}
-
-pub enum RootMsg {
-    /// Try again to start a child whose replacement failed in `pre_start`.
-    RetryStart { index: usize },
-    /// The children, in start order.
-    Children(RpcReplyPort<Vec<ChildInfo>>),
+    pub on_restarts: OnRestarts,
 }
 
 struct Child {
@@ -142,6 +132,7 @@ struct Child {
 
 pub struct RootState {
     names: Names,
+    on_restarts: OnRestarts,
     children: Vec<Child>,
     intensity: RestartIntensity,
     clock: SharedClock,
@@ -162,12 +153,10 @@ impl RootState {
             .collect()
     }
 
-    /// The HeartbeatActor reports restart counts in `Health`; it learns them
-    /// from here after every start, including its own restart.
+    /// Restart counts leave after every start, including a restart of
+    /// whoever receives them.
     fn publish_restart_counts(&self) {
-        if let Some(heartbeat) = self.names.heartbeat() {
-            let _ = heartbeat.cast(HeartbeatMsg::Restarts(self.restart_counts()));
-        }
+        (self.on_restarts)(self.restart_counts());
     }
 
     /// Count one restart of child `index`; fail when past the intensity.
@@ -211,7 +200,7 @@ impl RootState {
                     Duration::from_millis(50u64.saturating_mul(1 << (*attempt - 1).min(7)))
                         .min(Duration::from_secs(5));
                 tracing::error!(child = %role, error = %err, ?backoff, "replacement failed to start; will retry");
-                myself.send_after(backoff, move || RootMsg::RetryStart { index });
+                myself.send_after(backoff, move || RootMsg::RetryStart(RetryStart { index }));
             }
         }
         self.publish_restart_counts();
@@ -263,6 +252,7 @@ impl Actor for RootSupervisor {
     ) -> Result<RootState, ActorProcessingErr> {
         let mut state = RootState {
             names: args.names,
+            on_restarts: args.on_restarts,
             children: args
                 .children
                 .into_iter()
@@ -311,7 +301,7 @@ impl Actor for RootSupervisor {
         state: &mut RootState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            RootMsg::RetryStart { index } => {
+            RootMsg::RetryStart(RetryStart { index }) => {
                 if state.children.get(index).is_some_and(|c| c.cell.is_none()) {
                     state
                         .restart(

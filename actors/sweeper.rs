@@ -1,32 +1,35 @@
 //! The DelegationSweeperActor: catches delegations that will never finish.
 //!
 //! An agent can wedge while still heartbeating (only the deadline catches it)
-//! or die without a word (only the silence catches it). One sweep runs the two
-//! rules, each as one set-based UPDATE over the in-flight rows rather than a
-//! read followed by a write per row: past deadline → `failed` first, then
-//! silent past the stuck threshold → `stuck`, where "silent" counts from
-//! creation for a delegation that never beat (the seeds' sweeper let those
-//! hide until their deadline). Both statements only touch in-flight rows, so a
-//! delegation completed concurrently is never flipped, and a second sweep
-//! finds nothing to do.
+//! or die without a word (only the silence catches it). One sweep runs the
+//! model's two rules, each as one set-based UPDATE over the in-flight rows
+//! rather than a read followed by a write per row: past deadline → `failed`
+//! first, then silent past the stuck threshold → `stuck`, where silence counts
+//! from creation for a delegation that never beat (the seeds' sweeper let
+//! those hide until their deadline). Both statements touch only in-flight
+//! rows, so a delegation completed concurrently is never flipped, and a
+//! second sweep finds nothing to do.
 //!
 //! Every transition is published on an [`EventBus`] made by the service, so
-//! subscribers survive this actor's restarts. The actor also carries the
-//! ledger's create/get/list/status messages, so HTTP has one owner to talk to.
+//! subscribers survive restarts. The actor also carries the ledger's create
+//! and status changes, so writes have one owner; reads go to the store.
+//! Database errors are answered, never raised: a restart would not bring the
+//! database back and would spend the restart intensity meant for bugs.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use serde::Serialize;
 
-use super::names::{self, Names};
 use crate::clock::SharedClock;
 use crate::events::EventBus;
-use crate::store::{
-    Created, Delegation, DelegationStatus, NewDelegation, StatusChange, Store, StoreError,
-    SweepCounts, Swept, Transition,
+use crate::messages::sweeper::{DelegationEvent, SweepReport, SweeperError, SweeperMsg};
+use crate::model::delegation::{
+    silent_since, Created, NewDelegation, StatusChange, Swept, Transition,
 };
+use crate::model::text;
+use crate::names::{self, Names};
+use crate::store::Store;
 
 pub struct DelegationSweeperActor;
 
@@ -39,90 +42,6 @@ pub struct SweeperArgs {
     /// No heartbeat (or, never having beat, no creation) for this long → `stuck`.
     pub stuck_threshold: Duration,
     pub events: EventBus<DelegationEvent>,
-}
-
-/// One transition of the ledger, made by a sweep or by a status change sent
-/// to this actor.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DelegationEvent {
-    pub id: String,
-    pub from: DelegationStatus,
-    pub to: DelegationStatus,
-    /// The error detail written with it ("deadline exceeded"), if any.
-    pub reason: Option<String>,
-    pub at: DateTime<Utc>,
-}
-
-/// What one sweep did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct SweepReport {
-    /// The instant the sweep judged by.
-    pub at: DateTime<Utc>,
-    /// In-flight delegations past their deadline, now `failed`.
-    pub failed: u64,
-    /// In-flight delegations silent past the threshold, now `stuck`.
-    pub stuck: u64,
-    /// Rules that could not run (logged); 0, 1 or 2.
-    pub errors: u64,
-}
-
-impl SweepReport {
-    pub fn counts(&self) -> SweepCounts {
-        SweepCounts {
-            failed: self.failed,
-            stuck: self.stuck,
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum SweeperError {
-    /// A rule of the sweep hit the database. `report` says what the sweep
-    /// still did (the other rule may have run) and counts the errors.
-    #[error("delegation sweep at {} had {} error(s) after failing {} and marking {} stuck: {source}",
-        report.at, report.errors, report.failed, report.stuck)]
-    Sweep {
-        report: SweepReport,
-        #[source]
-        source: StoreError,
-    },
-    #[error("{field} is empty")]
-    Empty { field: &'static str },
-    #[error("deadline {deadline} is not after now ({now})")]
-    DeadlineInPast {
-        deadline: DateTime<Utc>,
-        now: DateTime<Utc>,
-    },
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-pub enum SweeperMsg {
-    /// Run both rules as of `now` (`None` reads the clock; tests give it).
-    Sweep {
-        now: Option<DateTime<Utc>>,
-        reply: Option<RpcReplyPort<Result<SweepReport, SweeperError>>>,
-    },
-    /// Create a delegation (idempotent on a client-supplied id).
-    Create {
-        new: NewDelegation,
-        reply: RpcReplyPort<Result<Created, SweeperError>>,
-    },
-    Get {
-        id: String,
-        reply: RpcReplyPort<Result<Option<Delegation>, SweeperError>>,
-    },
-    List {
-        status: DelegationStatus,
-        limit: u32,
-        reply: RpcReplyPort<Result<Vec<Delegation>, SweeperError>>,
-    },
-    /// Move a delegation forward; a refusal is an `Ok(Transition::Refused)`.
-    SetStatus {
-        id: String,
-        change: StatusChange,
-        reply: Option<RpcReplyPort<Result<Transition, SweeperError>>>,
-    },
 }
 
 pub struct SweeperState {
@@ -145,11 +64,6 @@ impl SweeperState {
     }
 
     async fn sweep(&self, now: DateTime<Utc>) -> Result<SweepReport, SweeperError> {
-        let threshold =
-            chrono::Duration::from_std(self.args.stuck_threshold).unwrap_or(chrono::Duration::MAX);
-        let silent_since = now
-            .checked_sub_signed(threshold)
-            .unwrap_or(DateTime::<Utc>::MIN_UTC);
         let mut report = SweepReport {
             at: now,
             failed: 0,
@@ -157,7 +71,6 @@ impl SweeperState {
             errors: 0,
         };
         let mut first_error = None;
-
         // Deadline first: "failed" is the stronger verdict. The stuck rule
         // excludes past-deadline rows itself, so it may still run when this
         // one could not.
@@ -172,7 +85,8 @@ impl SweeperState {
                 first_error = Some(err);
             }
         }
-        match self.args.store.mark_stale_stuck(silent_since, now).await {
+        let since = silent_since(now, self.args.stuck_threshold);
+        match self.args.store.mark_stale_stuck(since, now).await {
             Ok(swept) => {
                 report.stuck = swept.len() as u64;
                 self.publish_swept(swept, now);
@@ -197,22 +111,14 @@ impl SweeperState {
     }
 
     async fn create(&self, new: NewDelegation) -> Result<Created, SweeperError> {
-        if new.workspace_id.trim().is_empty() {
-            return Err(SweeperError::Empty {
-                field: "workspace_id",
-            });
-        }
-        if new.id.as_deref().is_some_and(|id| id.trim().is_empty()) {
-            return Err(SweeperError::Empty { field: "id" });
-        }
         let now = self.args.clock.now();
-        if let Some(deadline) = new.deadline.filter(|d| *d <= now) {
-            return Err(SweeperError::DeadlineInPast { deadline, now });
-        }
-        Ok(self.args.store.create_delegation(&new, now).await?)
+        let prepared = new.prepare(now)?;
+        Ok(self.args.store.create_delegation(&prepared, now).await?)
     }
 
     async fn set_status(&self, id: &str, change: StatusChange) -> Result<Transition, SweeperError> {
+        text::id("id", id)?;
+        change.validate()?;
         let now = self.args.clock.now();
         let transition = self
             .args
@@ -276,9 +182,6 @@ impl Actor for DelegationSweeperActor {
         message: SweeperMsg,
         state: &mut SweeperState,
     ) -> Result<(), ActorProcessingErr> {
-        // Database errors are answered, never raised: a restart would not
-        // bring the database back and would spend the restart intensity
-        // meant for bugs.
         match message {
             SweeperMsg::Sweep { now, reply } => {
                 let now = now.unwrap_or_else(|| state.args.clock.now());
@@ -294,18 +197,6 @@ impl Actor for DelegationSweeperActor {
                     tracing::warn!(error = %err, "delegation not created");
                 }
                 answer(Some(reply), result);
-            }
-            SweeperMsg::Get { id, reply } => {
-                let result = state.args.store.get_delegation(&id).await;
-                answer(Some(reply), result.map_err(SweeperError::from));
-            }
-            SweeperMsg::List {
-                status,
-                limit,
-                reply,
-            } => {
-                let result = state.args.store.list_delegations(status, limit).await;
-                answer(Some(reply), result.map_err(SweeperError::from));
             }
             SweeperMsg::SetStatus { id, change, reply } => {
                 let result = state.set_status(&id, change).await;

@@ -9,11 +9,11 @@
 use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
-use ringmaster::actors::heartbeat::HeartbeatMsg;
-use ringmaster::actors::Names;
 use ringmaster::clock::SystemClock;
 use ringmaster::config::Config;
-use ringmaster::store::WorkspaceBeat;
+use ringmaster::messages::heartbeat::HeartbeatMsg;
+use ringmaster::model::workspace::WorkspaceBeat;
+use ringmaster::names::Names;
 use ringmaster::{Ringmaster, StartOptions};
 
 /// The host's supervisor: here it only logs what happens to its children.

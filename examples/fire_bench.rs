@@ -20,8 +20,8 @@ use chrono::{DateTime, DurationRound, Utc};
 use ringmaster::clock::Clock;
 use ringmaster::config::Config;
 use ringmaster::dispatch::{Delivery, DispatchError, DispatchOutcome, Dispatcher};
+use ringmaster::model::schedule::NewSchedule;
 use ringmaster::schedule::{DstPolicy, ScheduleSpec};
-use ringmaster::store::NewSchedule;
 use ringmaster::{Ringmaster, StartOptions};
 
 /// The system clock moved by a fixed offset.
@@ -163,17 +163,19 @@ async fn last_enqueued(
         slot.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
     );
     const ENQUEUED: &str = "SELECT MAX(enqueued_at) FROM queue_items WHERE idempotency_key LIKE $1";
-    if let Some(pool) = store.postgres_pool() {
-        let enqueued: DateTime<Utc> = sqlx::query_scalar(ENQUEUED)
-            .bind(&key)
-            .fetch_one(&pool)
-            .await?;
-        return Ok(enqueued);
-    }
     let url = std::env::args()
         .skip_while(|a| a != "--database")
         .nth(1)
         .unwrap_or_default();
+    if store.backend() == ringmaster::store::Backend::Postgres {
+        let pool = sqlx::PgPool::connect(&url).await?;
+        let enqueued: DateTime<Utc> = sqlx::query_scalar(ENQUEUED)
+            .bind(&key)
+            .fetch_one(&pool)
+            .await?;
+        pool.close().await;
+        return Ok(enqueued);
+    }
     let pool = sqlx::SqlitePool::connect(&url).await?;
     let ms = |v: i64| DateTime::from_timestamp_millis(v).unwrap_or_default();
     let enqueued: i64 = sqlx::query_scalar(&ENQUEUED.replace("$1", "?1"))

@@ -16,12 +16,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use ringmaster::actors::heartbeat::HeartbeatMsg;
-use ringmaster::actors::queue_drain::QueueMsg;
-use ringmaster::actors::Names;
 use ringmaster::config::Config;
-use ringmaster::dispatch::{a2a_message, Delivery, DispatchError, DispatchOutcome, Dispatcher};
-use ringmaster::store::{NewQueueItem, QueueStatus, WorkspaceBeat};
+use ringmaster::dispatch::{Delivery, DispatchError, DispatchOutcome, Dispatcher};
+use ringmaster::messages::heartbeat::HeartbeatMsg;
+use ringmaster::messages::queue::QueueMsg;
+use ringmaster::model::a2a::a2a_message;
+use ringmaster::model::queue::{NewQueueItem, QueueStatus};
+use ringmaster::model::workspace::WorkspaceBeat;
+use ringmaster::names::Names;
 use ringmaster::{Ringmaster, StartOptions};
 use serde_json::json;
 

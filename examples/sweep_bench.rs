@@ -18,11 +18,13 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Duration as Span, TimeZone, Utc};
 use clap::Parser;
 use ractor::Actor;
-use ringmaster::actors::sweeper::{DelegationSweeperActor, SweeperArgs, SweeperMsg};
-use ringmaster::actors::Names;
+use ringmaster::actors::sweeper::{DelegationSweeperActor, SweeperArgs};
 use ringmaster::clock::ManualClock;
 use ringmaster::events::EventBus;
-use ringmaster::store::{self, DelegationStatus, StatusChange, Store, DEADLINE_EXCEEDED};
+use ringmaster::messages::sweeper::SweeperMsg;
+use ringmaster::model::delegation::{DelegationStatus, StatusChange, DEADLINE_EXCEEDED};
+use ringmaster::names::Names;
+use ringmaster::store::{self, Store};
 use sqlx::{Connection, QueryBuilder};
 
 #[derive(Parser)]

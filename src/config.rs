@@ -93,7 +93,7 @@ pub enum ConfigError {
         key: String,
         value: String,
         origin: Source,
-        reason: &'static str,
+        reason: String,
     },
     #[error("unknown key `{key}` in {origin}")]
     UnknownKey { key: String, origin: Source },
@@ -143,12 +143,12 @@ impl RawValues {
         self.0.get(key)
     }
 
-    fn invalid(key: &str, value: &str, source: &Source, reason: &'static str) -> ConfigError {
+    fn invalid(key: &str, value: &str, source: &Source, reason: impl Into<String>) -> ConfigError {
         ConfigError::Invalid {
             key: env_name(key),
             value: value.to_string(),
             origin: source.clone(),
-            reason,
+            reason: reason.into(),
         }
     }
 
@@ -160,7 +160,8 @@ impl RawValues {
         }
     }
 
-    fn positive(&self, key: &'static str, default: u64) -> Result<u64, ConfigError> {
+    /// A whole number from 1 to `max` (the key's documented bound).
+    fn bounded(&self, key: &'static str, default: u64, max: u64) -> Result<u64, ConfigError> {
         let Some((v, src)) = self.get(key) else {
             return Ok(default);
         };
@@ -183,29 +184,57 @@ impl RawValues {
                 src,
                 "is zero; it must be a positive whole number",
             )),
+            Ok(n) if n > max => Err(Self::invalid(
+                key,
+                v,
+                src,
+                format!("is above the limit of {max}"),
+            )),
             Ok(n) => Ok(n),
+            Err(_) if t.chars().all(|c| c.is_ascii_digit()) => Err(Self::invalid(
+                key,
+                v,
+                src,
+                format!("is above the limit of {max}"),
+            )),
             Err(_) => Err(Self::invalid(key, v, src, "is not a positive whole number")),
         }
     }
 
-    fn positive_u32(&self, key: &'static str, default: u32) -> Result<u32, ConfigError> {
-        let n = self.positive(key, u64::from(default))?;
-        u32::try_from(n).map_err(|_| {
-            let (v, src) = self.get(key).expect("a value was parsed, so it is present");
-            Self::invalid(key, v, src, "is too large")
-        })
+    fn count(&self, key: &'static str, default: u32, max: u32) -> Result<u32, ConfigError> {
+        let n = self.bounded(key, u64::from(default), u64::from(max))?;
+        Ok(u32::try_from(n).unwrap_or(max))
     }
 
-    fn millis(&self, key: &'static str, default: Duration) -> Result<Duration, ConfigError> {
-        Ok(Duration::from_millis(
-            self.positive(key, default.as_millis() as u64)?,
-        ))
+    fn millis(
+        &self,
+        key: &'static str,
+        default: Duration,
+        max: Duration,
+    ) -> Result<Duration, ConfigError> {
+        Ok(Duration::from_millis(self.bounded(
+            key,
+            u64::try_from(default.as_millis()).unwrap_or(u64::MAX),
+            u64::try_from(max.as_millis()).unwrap_or(u64::MAX),
+        )?))
     }
 
-    fn secs(&self, key: &'static str, default: Duration) -> Result<Duration, ConfigError> {
-        Ok(Duration::from_secs(self.positive(key, default.as_secs())?))
+    fn secs(
+        &self,
+        key: &'static str,
+        default: Duration,
+        max: Duration,
+    ) -> Result<Duration, ConfigError> {
+        Ok(Duration::from_secs(self.bounded(
+            key,
+            default.as_secs(),
+            max.as_secs(),
+        )?))
     }
 }
+
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(86_400);
 
 /// `queue_tick_ms` → `RINGMASTER_QUEUE_TICK_MS`.
 pub fn env_name(file_key: &str) -> String {
@@ -298,28 +327,31 @@ impl Config {
             None => None,
             Some(_) => Some(raw.text("api_token", String::new())?),
         };
-        let max_body = raw.positive("max_body_bytes", d.max_body_bytes as u64)?;
+        let max_body = raw.bounded("max_body_bytes", d.max_body_bytes as u64, 64 << 20)?;
 
         Ok(Config {
             database_url: raw.text("database_url", d.database_url)?,
             bind,
             api_token,
             max_body_bytes: usize::try_from(max_body).unwrap_or(usize::MAX),
-            scheduler_tick: raw.millis("scheduler_tick_ms", d.scheduler_tick)?,
-            scheduler_batch: raw.positive_u32("scheduler_batch", d.scheduler_batch)?,
-            delivery_concurrency: raw
-                .positive_u32("delivery_concurrency", d.delivery_concurrency)?,
-            delivery_timeout: raw.secs("delivery_timeout_s", d.delivery_timeout)?,
-            queue_max_attempts: raw.positive_u32("queue_max_attempts", d.queue_max_attempts)?,
-            queue_lease: raw.secs("queue_lease_s", d.queue_lease)?,
-            queue_tick: raw.millis("queue_tick_ms", d.queue_tick)?,
-            queue_prefetch: raw.positive_u32("queue_prefetch", d.queue_prefetch)?,
-            sweep_interval: raw.secs("sweep_interval_s", d.sweep_interval)?,
-            stuck_threshold: raw.secs("stuck_threshold_s", d.stuck_threshold)?,
-            workspace_offline: raw.secs("workspace_offline_s", d.workspace_offline)?,
-            heartbeat_tick: raw.millis("heartbeat_tick_ms", d.heartbeat_tick)?,
-            restart_max: raw.positive_u32("restart_max", d.restart_max)?,
-            restart_window: raw.secs("restart_window_s", d.restart_window)?,
+            scheduler_tick: raw.millis("scheduler_tick_ms", d.scheduler_tick, HOUR)?,
+            scheduler_batch: raw.count("scheduler_batch", d.scheduler_batch, 100_000)?,
+            delivery_concurrency: raw.count(
+                "delivery_concurrency",
+                d.delivery_concurrency,
+                100_000,
+            )?,
+            delivery_timeout: raw.secs("delivery_timeout_s", d.delivery_timeout, DAY)?,
+            queue_max_attempts: raw.count("queue_max_attempts", d.queue_max_attempts, 1_000)?,
+            queue_lease: raw.secs("queue_lease_s", d.queue_lease, 7 * DAY)?,
+            queue_tick: raw.millis("queue_tick_ms", d.queue_tick, HOUR)?,
+            queue_prefetch: raw.count("queue_prefetch", d.queue_prefetch, 1_000_000)?,
+            sweep_interval: raw.secs("sweep_interval_s", d.sweep_interval, 7 * DAY)?,
+            stuck_threshold: raw.secs("stuck_threshold_s", d.stuck_threshold, 30 * DAY)?,
+            workspace_offline: raw.secs("workspace_offline_s", d.workspace_offline, 30 * DAY)?,
+            heartbeat_tick: raw.millis("heartbeat_tick_ms", d.heartbeat_tick, HOUR)?,
+            restart_max: raw.count("restart_max", d.restart_max, 10_000)?,
+            restart_window: raw.secs("restart_window_s", d.restart_window, DAY)?,
         })
     }
 }

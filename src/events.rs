@@ -15,6 +15,10 @@ use std::sync::{Arc, RwLock};
 
 use ractor::{ActorRef, Message};
 
+use crate::messages::queue::QueueOutcome;
+use crate::messages::scheduler::ScheduleEvent;
+use crate::messages::sweeper::DelegationEvent;
+
 type SinkFn<E> = dyn Fn(&E) -> bool + Send + Sync;
 
 /// Where one subscriber's events go. Answers `false` once it is closed, and
@@ -106,6 +110,14 @@ impl<E: Clone + Send + 'static> EventBus<E> {
     pub fn subscribers(&self) -> usize {
         self.sinks.read().unwrap_or_else(|p| p.into_inner()).len()
     }
+}
+
+/// The service's buses, made once so subscriptions outlive actor restarts.
+#[derive(Clone, Default)]
+pub struct Buses {
+    pub queue: EventBus<QueueOutcome>,
+    pub delegations: EventBus<DelegationEvent>,
+    pub schedules: EventBus<ScheduleEvent>,
 }
 
 #[cfg(test)]

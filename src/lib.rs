@@ -1,8 +1,20 @@
 //! ringmaster keeps the background work of an agent platform alive: a root
-//! supervisor (on `ractor`) owns long-lived actors — heartbeats and capacity,
-//! and in later milestones cron schedules, a durable delivery queue and a
-//! delegation sweeper — that restart when they fail and talk by typed messages.
-//! State lives in SQLite (embedded default) or PostgreSQL (several nodes).
+//! supervisor (on `ractor`) owns four long-lived actors — a scheduler for
+//! cron schedules, a drain for the durable delivery queue, a heartbeat
+//! actor for capacity and liveness, and a sweeper for stuck delegations —
+//! that restart when they fail and talk by typed messages. State lives in
+//! SQLite (the embedded default) or PostgreSQL (several nodes).
+//!
+//! The layers, lowest first (no module imports one above it):
+//! - [`model`]: domain types and every rule, in plain Rust; [`schedule`]: the
+//!   cron spec engine; [`clock`], [`tasks`].
+//! - [`store`]: the driver interface, written once over two SQL dialects.
+//! - [`messages`], [`names`], [`events`]: what actors say and how they find
+//!   each other; [`dispatch`]: how an item reaches an agent.
+//! - [`drain`], [`scheduling`], [`liveness`]: the actors' decision cores.
+//! - [`actors`]: the thin actor shells and the root supervisor.
+//! - [`service`], [`metrics`], [`http`], [`demo`]: the assembled service and
+//!   its faces.
 //!
 //! See `ARCHITECTURE.md` for the actors, their messages and who owns which table.
 
@@ -12,11 +24,18 @@ pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod dispatch;
+pub mod drain;
 pub mod events;
 pub mod http;
+pub mod liveness;
+pub mod messages;
 pub mod metrics;
+pub mod model;
+pub mod names;
 pub mod schedule;
+pub mod scheduling;
 pub mod service;
 pub mod store;
+pub mod tasks;
 
 pub use service::{Ringmaster, ServiceError, StartOptions};

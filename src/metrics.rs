@@ -9,10 +9,10 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, Weak};
 
-use crate::actors::heartbeat::HealthReport;
-use crate::actors::scheduler::ScheduleEvent;
-use crate::events::EventBus;
-use crate::store::QueueStatus;
+use crate::events::{Buses, EventBus};
+use crate::messages::heartbeat::HealthReport;
+use crate::messages::scheduler::ScheduleEvent;
+use crate::model::queue::QueueStatus;
 
 /// `(metric, label value)` → count.
 type Counts = BTreeMap<(&'static str, String), u64>;
@@ -51,7 +51,7 @@ impl Metrics {
     }
 
     /// Counters wired to the service's buses.
-    pub fn for_buses(buses: &crate::service::Buses) -> Self {
+    pub fn for_buses(buses: &Buses) -> Self {
         let metrics = Self::new();
         metrics.count(&buses.queue, DELIVERIES.0, |e| e.item.status.to_string());
         metrics.count(&buses.delegations, DELEGATION_TRANSITIONS.0, |e| {

@@ -10,22 +10,23 @@ use ractor::{Actor, ActorCell, ActorRef, SpawnErr};
 use tokio::task::JoinHandle;
 
 use crate::actors::ask::{ask, AskError};
-use crate::actors::heartbeat::{HealthReport, HeartbeatActor, HeartbeatArgs, HeartbeatMsg};
-use crate::actors::names;
-use crate::actors::queue_drain::{
-    Backoff, QueueDrainActor, QueueDrainArgs, QueueMsg, QueueOutcome,
-};
-use crate::actors::scheduler::{ScheduleEvent, SchedulerActor, SchedulerArgs, SchedulerMsg};
-use crate::actors::supervisor::{
-    ChildInfo, ChildSpec, RestartIntensity, RootArgs, RootMsg, RootSupervisor,
-};
-use crate::actors::sweeper::{DelegationEvent, DelegationSweeperActor, SweeperArgs, SweeperMsg};
-use crate::actors::Names;
+use crate::actors::heartbeat::{HeartbeatActor, HeartbeatArgs};
+use crate::actors::queue_drain::{QueueDrainActor, QueueDrainArgs};
+use crate::actors::scheduler::{SchedulerActor, SchedulerArgs};
+use crate::actors::supervisor::{ChildSpec, RestartIntensity, RootArgs, RootSupervisor};
+use crate::actors::sweeper::{DelegationSweeperActor, SweeperArgs};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::dispatch::{A2aDispatcher, Dispatcher};
-use crate::events::EventBus;
+use crate::events::{Buses, EventBus};
+use crate::messages::heartbeat::{HealthReport, HeartbeatMsg};
+use crate::messages::queue::{QueueMsg, QueueOutcome};
+use crate::messages::root::{ChildInfo, RootMsg};
+use crate::messages::scheduler::{ScheduleEvent, SchedulerMsg};
+use crate::messages::sweeper::{DelegationEvent, SweeperMsg};
 use crate::metrics::Metrics;
+use crate::model::queue::Backoff;
+use crate::names::{self, Names};
 use crate::store::{self, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -75,15 +76,6 @@ pub fn node_name() -> String {
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "node".to_string());
     let nonce = uuid::Uuid::new_v4().simple().to_string();
     format!("{host}-{}-{}", std::process::id(), &nonce[..8])
-}
-
-/// Subscribers' side of the actors' events; created once per service so
-/// subscriptions outlive actor restarts.
-#[derive(Clone, Default)]
-pub struct Buses {
-    pub queue: EventBus<QueueOutcome>,
-    pub delegations: EventBus<DelegationEvent>,
-    pub schedules: EventBus<ScheduleEvent>,
 }
 
 /// What the child builders need; cloned into each builder.
@@ -182,6 +174,7 @@ pub fn child_specs(w: &Wiring) -> Vec<ChildSpec> {
                     clock: w.clock.clone(),
                     tick: w.config.scheduler_tick,
                     batch: w.config.scheduler_batch,
+                    max_attempts: w.config.queue_max_attempts,
                     queue_events: w.buses.queue.clone(),
                     events: w.buses.schedules.clone(),
                 },
@@ -227,6 +220,14 @@ impl Ringmaster {
             },
             clock: clock.clone(),
             shutdown_timeout: Duration::from_secs(30),
+            on_restarts: {
+                let names = names.clone();
+                Arc::new(move |counts| {
+                    if let Some(heartbeat) = names.heartbeat() {
+                        let _ = heartbeat.cast(HeartbeatMsg::Restarts(counts));
+                    }
+                })
+            },
         };
         let name = Some(names.of(names::ROOT));
         let (root, join) = match supervisor {
@@ -273,19 +274,15 @@ impl Ringmaster {
     }
 
     pub fn scheduler(&self) -> Result<ActorRef<SchedulerMsg>, ServiceError> {
-        self.names
-            .lookup(names::SCHEDULER)
-            .ok_or(ServiceError::ActorDown {
-                actor: names::SCHEDULER,
-            })
+        self.names.scheduler().ok_or(ServiceError::ActorDown {
+            actor: names::SCHEDULER,
+        })
     }
 
     pub fn queue(&self) -> Result<ActorRef<QueueMsg>, ServiceError> {
-        self.names
-            .lookup(names::QUEUE_DRAIN)
-            .ok_or(ServiceError::ActorDown {
-                actor: names::QUEUE_DRAIN,
-            })
+        self.names.queue().ok_or(ServiceError::ActorDown {
+            actor: names::QUEUE_DRAIN,
+        })
     }
 
     pub fn names(&self) -> &Names {

@@ -5,10 +5,9 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::Router;
-use ringmaster::dispatch::{
-    a2a_message, A2aDispatcher, Delivery, DispatchError, DispatchOutcome, Dispatcher,
-};
-use ringmaster::store::{Workspace, WorkspaceStatus};
+use ringmaster::dispatch::{A2aDispatcher, Delivery, DispatchError, DispatchOutcome, Dispatcher};
+use ringmaster::model::a2a::a2a_message;
+use ringmaster::model::workspace::{Workspace, WorkspaceStatus};
 
 async fn server() -> String {
     let app = Router::new()
@@ -64,7 +63,10 @@ async fn every_kind_of_answer_is_classified() {
 
     match d.deliver(&at("/ok")).await.unwrap() {
         DispatchOutcome::Delivered { response } => {
-            assert_eq!(ringmaster::dispatch::response_text(&response), "echo ping");
+            assert_eq!(
+                ringmaster::model::a2a::response_text(&response),
+                "echo ping"
+            );
         }
         other => panic!("{other:?}"),
     }

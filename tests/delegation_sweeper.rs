@@ -9,19 +9,20 @@ use std::time::Duration;
 
 use chrono::{DateTime, Duration as Span, Utc};
 use ractor::{Actor, ActorRef, ActorStatus};
-use ringmaster::actors::heartbeat::{HeartbeatActor, HeartbeatArgs, HeartbeatMsg};
-use ringmaster::actors::names::{HEARTBEAT, QUEUE_DRAIN, SCHEDULER, SWEEPER};
-use ringmaster::actors::sweeper::{
-    DelegationEvent, DelegationSweeperActor, SweepReport, SweeperArgs, SweeperError, SweeperMsg,
-};
-use ringmaster::actors::Names;
+use ringmaster::actors::heartbeat::{HeartbeatActor, HeartbeatArgs};
+use ringmaster::actors::sweeper::{DelegationSweeperActor, SweeperArgs};
 use ringmaster::clock::ManualClock;
 use ringmaster::config::Config;
 use ringmaster::events::EventBus;
-use ringmaster::store::{
+use ringmaster::messages::heartbeat::HeartbeatMsg;
+use ringmaster::messages::sweeper::{DelegationEvent, SweepReport, SweeperError, SweeperMsg};
+use ringmaster::model::delegation::{
     Created, Delegation, DelegationBeatOutcome, DelegationStatus, NewDelegation, StatusChange,
-    Store, Transition, DEADLINE_EXCEEDED,
+    Transition, DEADLINE_EXCEEDED,
 };
+use ringmaster::names::Names;
+use ringmaster::names::{HEARTBEAT, QUEUE_DRAIN, SCHEDULER, SWEEPER};
+use ringmaster::store::Store;
 use ringmaster::{Ringmaster, StartOptions};
 use support::{at, eventually, manual_clock};
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -36,6 +37,7 @@ fn t0() -> DateTime<Utc> {
 
 struct Fixture {
     names: Names,
+    store: Store,
     clock: ManualClock,
     sweeper: ActorRef<SweeperMsg>,
     heartbeat: ActorRef<HeartbeatMsg>,
@@ -68,7 +70,7 @@ impl Fixture {
             DelegationSweeperActor,
             SweeperArgs {
                 names: names.clone(),
-                store,
+                store: store.clone(),
                 clock: shared,
                 interval: Duration::from_secs(3600),
                 stuck_threshold: THRESHOLD.to_std().unwrap(),
@@ -79,6 +81,7 @@ impl Fixture {
         .unwrap();
         Fixture {
             names,
+            store,
             clock,
             sweeper,
             heartbeat,
@@ -125,19 +128,7 @@ impl Fixture {
     }
 
     async fn get(&self, id: &str) -> Delegation {
-        self.sweeper
-            .call(
-                |reply| SweeperMsg::Get {
-                    id: id.into(),
-                    reply,
-                },
-                None,
-            )
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap()
-            .unwrap()
+        self.store.get_delegation(id).await.unwrap().unwrap()
     }
 
     async fn beat(&self, id: &str) -> DelegationBeatOutcome {
@@ -204,10 +195,12 @@ async fn the_first_sweep_runs_at_start_and_reports_liveness(store: Store) {
     // Left over from before a restart: already past its deadline.
     store
         .create_delegation(
-            &NewDelegation {
+            &(NewDelegation {
                 deadline: Some(t0() - Span::minutes(1)),
                 ..new("overdue")
-            },
+            })
+            .prepare(t0() - Span::hours(2))
+            .unwrap(),
             t0() - Span::hours(2),
         )
         .await
@@ -484,20 +477,7 @@ async fn status_messages_publish_transitions_and_answer_refusals(store: Store) {
             event("d", Dispatched, Completed, None, now),
         ]
     );
-    let listed = fx
-        .sweeper
-        .call(
-            |reply| SweeperMsg::List {
-                status: Completed,
-                limit: 10,
-                reply,
-            },
-            None,
-        )
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let listed = fx.store.list_delegations(Completed, 10).await.unwrap();
     assert_eq!(
         listed.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
         vec!["d"]
@@ -512,7 +492,10 @@ async fn status_messages_publish_transitions_and_answer_refusals(store: Store) {
         })
         .await
         .unwrap_err();
-    assert_eq!(err.to_string(), "workspace_id is empty");
+    assert_eq!(
+        err.to_string(),
+        "workspace_id: ' ' is not allowed; use ASCII letters, digits and \"._:@-\" only"
+    );
     let err = fx
         .create(NewDelegation {
             deadline: Some(now),
@@ -520,7 +503,10 @@ async fn status_messages_publish_transitions_and_answer_refusals(store: Store) {
         })
         .await
         .unwrap_err();
-    assert!(matches!(err, SweeperError::DeadlineInPast { .. }), "{err}");
+    assert!(
+        matches!(&err, SweeperError::Invalid(i) if i.field == "deadline"),
+        "{err}"
+    );
     fx.stop();
 }
 
@@ -540,16 +526,17 @@ async fn a_database_error_is_answered_not_a_crash(store: Store) {
     let answer = fx
         .sweeper
         .call(
-            |reply| SweeperMsg::Get {
+            |reply| SweeperMsg::SetStatus {
                 id: "d".into(),
-                reply,
+                change: StatusChange::to(Completed),
+                reply: Some(reply),
             },
             None,
         )
         .await
         .unwrap()
         .unwrap();
-    assert!(answer.is_err());
+    assert!(matches!(answer, Err(SweeperError::Store(_))), "{answer:?}");
     fx.stop();
 }
 
@@ -567,10 +554,12 @@ async fn a_sweep_racing_completions_never_overwrites_them(store: Store) {
         for id in &ids {
             store
                 .create_delegation(
-                    &NewDelegation {
+                    &(NewDelegation {
                         deadline: Some(created + Span::minutes(1)),
                         ..new(id)
-                    },
+                    })
+                    .prepare(created)
+                    .unwrap(),
                     created,
                 )
                 .await
@@ -678,10 +667,12 @@ async fn the_service_runs_the_sweeper_and_its_events_survive_a_restart(store: St
 
     store
         .create_delegation(
-            &NewDelegation {
+            &(NewDelegation {
                 deadline: Some(t0() + Span::minutes(1)),
                 ..new("after-restart")
-            },
+            })
+            .prepare(t0())
+            .unwrap(),
             t0(),
         )
         .await

@@ -6,9 +6,11 @@ use std::time::Duration;
 
 use chrono::Duration as Span;
 use ractor::{Actor, ActorRef};
-use ringmaster::actors::heartbeat::{HealthReport, HeartbeatActor, HeartbeatArgs, HeartbeatMsg};
-use ringmaster::actors::Names;
-use ringmaster::store::{Store, WorkspaceBeat, WorkspaceStatus};
+use ringmaster::actors::heartbeat::{HeartbeatActor, HeartbeatArgs};
+use ringmaster::messages::heartbeat::{HealthReport, HeartbeatMsg};
+use ringmaster::model::workspace::{WorkspaceBeat, WorkspaceStatus};
+use ringmaster::names::Names;
+use ringmaster::store::Store;
 use support::{at, manual_clock};
 
 async fn spawn(
@@ -37,7 +39,7 @@ async fn beat(
     id: &str,
     active: u32,
     max: Option<u32>,
-) -> ringmaster::actors::heartbeat::BeatAck {
+) -> ringmaster::messages::heartbeat::BeatAck {
     hb.call(
         |reply| HeartbeatMsg::WorkspaceBeat {
             beat: WorkspaceBeat {
@@ -98,7 +100,7 @@ async fn beats_update_capacity_and_answer_spare_room(store: Store) {
         .call(
             |reply| HeartbeatMsg::WorkspaceBeat {
                 beat: WorkspaceBeat {
-                    workspace: " ".into(),
+                    workspace: "".into(),
                     active_tasks: 0,
                     max_concurrent: None,
                 },
@@ -109,7 +111,7 @@ async fn beats_update_capacity_and_answer_spare_room(store: Store) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(refused.unwrap_err().to_string(), "workspace id is empty");
+    assert_eq!(refused.unwrap_err().to_string(), "id: must not be empty");
     hb.stop(None);
 }
 

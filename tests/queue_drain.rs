@@ -7,11 +7,13 @@ use std::time::Duration;
 
 use chrono::Duration as Span;
 use ractor::ActorRef;
-use ringmaster::actors::queue_drain::{
+use ringmaster::dispatch::Behavior;
+use ringmaster::messages::queue::{
     DrainTickReport, InFlightReport, QueueMsg, QueueOutcome, SendOutcome,
 };
-use ringmaster::dispatch::{a2a_message, Behavior};
-use ringmaster::store::{Enqueued, NewQueueItem, QueueStatus, Store};
+use ringmaster::model::a2a::a2a_message;
+use ringmaster::model::queue::{Enqueued, NewQueueItem, QueueStatus};
+use ringmaster::store::Store;
 use support::{at, eventually, quiet_config, Harness};
 
 fn t0() -> chrono::DateTime<chrono::Utc> {
@@ -41,7 +43,11 @@ async fn status_of(store: &Store, id: i64) -> QueueStatus {
     store.get_queue_item(id).await.unwrap().unwrap().status
 }
 
-async fn wait_status(store: &Store, id: i64, want: QueueStatus) -> ringmaster::store::QueueItem {
+async fn wait_status(
+    store: &Store,
+    id: i64,
+    want: QueueStatus,
+) -> ringmaster::model::queue::QueueItem {
     eventually(10, &format!("item {id} becomes {want}"), || async {
         let item = store.get_queue_item(id).await.unwrap().unwrap();
         (item.status == want).then_some(item)
@@ -398,7 +404,7 @@ async fn send_answers_the_response_when_delivered_at_once_or_queued(store: Store
         .unwrap()
         .unwrap_err();
     assert!(
-        err.to_string().starts_with("body is not valid JSON"),
+        err.to_string().starts_with("body: is not valid JSON"),
         "{err}"
     );
     h.ringmaster.shutdown().await;
@@ -786,7 +792,7 @@ async fn workspaces_starved_of_claim_budget_are_drained_when_a_claim_returns_emp
     }
     // A wake for a workspace with nothing to claim takes the budget…
     queue(&h)
-        .cast(QueueMsg::Drain {
+        .cast(QueueMsg::Wake {
             workspace: "idle".into(),
         })
         .unwrap();

@@ -5,10 +5,9 @@ mod support;
 use std::time::Duration;
 
 use chrono::{DateTime, Duration as Span, Utc};
-use ringmaster::dispatch::a2a_message;
-use ringmaster::store::{
-    Claim, DispatchResult, NewQueueItem, Priority, QueueItem, QueueStatus, Recorded, Store,
-};
+use ringmaster::model::a2a::a2a_message;
+use ringmaster::model::queue::{DispatchResult, NewQueueItem, Priority, QueueItem, QueueStatus};
+use ringmaster::store::{Claim, Recorded, Store};
 use support::at;
 
 const MAX: u32 = 3;
@@ -122,17 +121,17 @@ async fn idempotency_key_dedupes_while_active_only(store: Store) {
     // Once it ended, the key makes a new item.
     let token = claimed[0].lease_token.clone().unwrap();
     applied(
-        store
-            .record_dispatch(
-                a.id,
-                &token,
-                &DispatchResult::Delivered {
-                    response: "{}".into(),
-                },
-                t0,
-            )
-            .await
-            .unwrap(),
+        support::record(
+            &store,
+            a.id,
+            &token,
+            &DispatchResult::Delivered {
+                response: "{}".into(),
+            },
+            t0,
+        )
+        .await
+        .unwrap(),
     );
     let d = store
         .enqueue(&item("w", "new").key("k1"), MAX, t0)
@@ -248,17 +247,17 @@ async fn busy_requeues_without_counting_an_attempt(store: Store) {
     for _ in 0..5 {
         let c = claim(&store, "w", 1, t0).await;
         let row = applied(
-            store
-                .record_dispatch(
-                    e.id,
-                    c[0].lease_token.as_deref().unwrap(),
-                    &DispatchResult::Busy {
-                        reason: "no room".into(),
-                    },
-                    t0,
-                )
-                .await
-                .unwrap(),
+            support::record(
+                &store,
+                e.id,
+                c[0].lease_token.as_deref().unwrap(),
+                &DispatchResult::Busy {
+                    reason: "no room".into(),
+                },
+                t0,
+            )
+            .await
+            .unwrap(),
         );
         assert_eq!((row.status, row.attempts), (QueueStatus::Queued, 0));
         assert_eq!(row.last_error.as_deref(), Some("no room"));
@@ -275,18 +274,17 @@ async fn errors_back_off_and_end_failed_with_the_error_kept(store: Store) {
         assert_eq!(c.len(), 1, "attempt {attempt} is claimable");
         let retry_at = now + Span::seconds(2i64 << attempt);
         let row = applied(
-            store
-                .record_dispatch(
-                    e.id,
-                    c[0].lease_token.as_deref().unwrap(),
-                    &DispatchResult::Error {
-                        message: format!("HTTP 500 #{attempt}"),
-                        retry_at,
-                    },
-                    now,
-                )
-                .await
-                .unwrap(),
+            support::record(
+                &store,
+                e.id,
+                c[0].lease_token.as_deref().unwrap(),
+                &DispatchResult::Error {
+                    message: format!("HTTP 500 #{attempt}"),
+                },
+                now,
+            )
+            .await
+            .unwrap(),
         );
         assert_eq!(row.attempts, attempt as i32);
         assert_eq!(
@@ -319,45 +317,45 @@ async fn outcomes_are_fenced_by_the_lease_token(store: Store) {
     let t0 = at(2026, 2, 1, 0, 0, 0);
     let e = store.enqueue(&item("w", "m"), MAX, t0).await.unwrap();
     let c = claim(&store, "w", 1, t0).await;
-    let wrong = store
-        .record_dispatch(
+    let wrong = support::record(
+        &store,
+        e.id,
+        "not-the-token",
+        &DispatchResult::Delivered {
+            response: "{}".into(),
+        },
+        t0,
+    )
+    .await
+    .unwrap();
+    assert_eq!(wrong, Recorded::LeaseLost);
+    let right = applied(
+        support::record(
+            &store,
             e.id,
-            "not-the-token",
+            c[0].lease_token.as_deref().unwrap(),
             &DispatchResult::Delivered {
-                response: "{}".into(),
+                response: "{\"result\":1}".into(),
             },
             t0,
         )
         .await
-        .unwrap();
-    assert_eq!(wrong, Recorded::LeaseLost);
-    let right = applied(
-        store
-            .record_dispatch(
-                e.id,
-                c[0].lease_token.as_deref().unwrap(),
-                &DispatchResult::Delivered {
-                    response: "{\"result\":1}".into(),
-                },
-                t0,
-            )
-            .await
-            .unwrap(),
+        .unwrap(),
     );
     assert_eq!(right.status, QueueStatus::Completed);
     assert_eq!(right.response.as_deref(), Some("{\"result\":1}"));
     // A second outcome for the same claim changes nothing.
-    let again = store
-        .record_dispatch(
-            e.id,
-            c[0].lease_token.as_deref().unwrap(),
-            &DispatchResult::Busy {
-                reason: "late".into(),
-            },
-            t0,
-        )
-        .await
-        .unwrap();
+    let again = support::record(
+        &store,
+        e.id,
+        c[0].lease_token.as_deref().unwrap(),
+        &DispatchResult::Busy {
+            reason: "late".into(),
+        },
+        t0,
+    )
+    .await
+    .unwrap();
     assert_eq!(again, Recorded::LeaseLost);
 }
 
@@ -389,17 +387,17 @@ async fn expired_leases_are_rescued_and_claimable_again(store: Store) {
         rescued[0].last_error
     );
     // The vanished node's late outcome is refused.
-    let late = store
-        .record_dispatch(
-            e.id,
-            c[0].lease_token.as_deref().unwrap(),
-            &DispatchResult::Delivered {
-                response: "{}".into(),
-            },
-            t0,
-        )
-        .await
-        .unwrap();
+    let late = support::record(
+        &store,
+        e.id,
+        c[0].lease_token.as_deref().unwrap(),
+        &DispatchResult::Delivered {
+            response: "{}".into(),
+        },
+        t0,
+    )
+    .await
+    .unwrap();
     assert_eq!(late, Recorded::LeaseLost);
     // Claimed again; a second lost lease spends the last attempt.
     let t1 = t0 + Span::seconds(601);
@@ -467,7 +465,9 @@ async fn release_gives_back_claimed_items_without_an_attempt_in_their_place(stor
         .iter()
         .map(|i| (i.id, i.lease_token.clone().unwrap()))
         .collect();
-    let released = store.release(&leases, t0 + Span::seconds(5)).await.unwrap();
+    let released = support::release(&store, &leases, t0 + Span::seconds(5))
+        .await
+        .unwrap();
     let mut got: Vec<(i64, QueueStatus, i32)> = released
         .iter()
         .map(|i| (i.id, i.status, i.attempts))
@@ -496,8 +496,7 @@ async fn release_gives_back_claimed_items_without_an_attempt_in_their_place(stor
         ids[..2].to_vec()
     );
     // The old tokens are fenced out: releasing with them does nothing.
-    assert!(store
-        .release(&leases, t0 + Span::seconds(7))
+    assert!(support::release(&store, &leases, t0 + Span::seconds(7))
         .await
         .unwrap()
         .is_empty());
@@ -517,25 +516,25 @@ async fn release_never_touches_finished_or_foreign_items(store: Store) {
     let held = claim(&store, "w", 2, t0 + Span::seconds(2)).await;
     let token = held[0].lease_token.clone().unwrap();
     applied(
-        store
-            .record_dispatch(
-                a.id,
-                &token,
-                &DispatchResult::Delivered {
-                    response: "{}".into(),
-                },
-                t0 + Span::seconds(3),
-            )
-            .await
-            .unwrap(),
-    );
-    let released = store
-        .release(
-            &[(a.id, token.clone()), (b.id, "someone else's token".into())],
-            t0 + Span::seconds(4),
+        support::record(
+            &store,
+            a.id,
+            &token,
+            &DispatchResult::Delivered {
+                response: "{}".into(),
+            },
+            t0 + Span::seconds(3),
         )
         .await
-        .unwrap();
+        .unwrap(),
+    );
+    let released = support::release(
+        &store,
+        &[(a.id, token.clone()), (b.id, "someone else's token".into())],
+        t0 + Span::seconds(4),
+    )
+    .await
+    .unwrap();
     assert!(released.is_empty(), "{released:?}");
     assert_eq!(
         store.get_queue_item(a.id).await.unwrap().unwrap().status,
@@ -545,7 +544,7 @@ async fn release_never_touches_finished_or_foreign_items(store: Store) {
         store.get_queue_item(b.id).await.unwrap().unwrap().status,
         QueueStatus::Dispatched
     );
-    assert!(store.release(&[], t0).await.unwrap().is_empty());
+    assert!(support::release(&store, &[], t0).await.unwrap().is_empty());
 }
 
 backend_tests!(

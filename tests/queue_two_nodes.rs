@@ -6,9 +6,9 @@ mod support;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use ringmaster::actors::Names;
-use ringmaster::dispatch::a2a_message;
-use ringmaster::store::{NewQueueItem, QueueStatus};
+use ringmaster::model::a2a::a2a_message;
+use ringmaster::model::queue::{NewQueueItem, QueueStatus};
+use ringmaster::names::Names;
 use support::{at, quiet_config, Harness};
 
 const WORKSPACES: usize = 20;

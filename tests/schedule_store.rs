@@ -7,32 +7,49 @@ mod support;
 use std::time::Duration;
 
 use chrono::Duration as Span;
-use ringmaster::dispatch::a2a_message;
+use ringmaster::model::a2a::a2a_message;
+use ringmaster::model::queue::{DispatchResult, NewQueueItem};
+use ringmaster::model::run::{ManualRun, RunOutcome, RunStatus, SlotClaim, STALE_AFTER};
+use ringmaster::model::schedule::{NewSchedule, SchedulePatch};
 use ringmaster::schedule::DstPolicy;
-use ringmaster::store::schedules::{ScheduleError, STALE_AFTER};
-use ringmaster::store::{
-    DispatchResult, ManualRun, NewQueueItem, NewSchedule, Recorded, RunOutcome, RunStatus,
-    SchedulePatch, SlotClaim, Store,
-};
+use ringmaster::store::{Recorded, ScheduleError, SlotFire, Store};
 use support::at;
 
 fn t0() -> chrono::DateTime<chrono::Utc> {
     at(2026, 6, 1, 8, 0, 30)
 }
 
+const MAX: u32 = 5;
+
+/// A claim of `slot` (moving on to `next`) with no fire attached.
 fn claim(
     id: i64,
     slot: chrono::DateTime<chrono::Utc>,
     next: chrono::DateTime<chrono::Utc>,
-) -> SlotClaim {
-    SlotClaim {
-        schedule_id: id,
-        workspace: "w".into(),
-        slot,
-        next,
-        key: format!("cron:{id}:{}", slot.timestamp()),
-        missed: None,
+) -> SlotFire {
+    SlotFire {
+        claim: SlotClaim {
+            schedule_id: id,
+            workspace: "w".into(),
+            slot,
+            next,
+            key: format!("cron:{id}:{}", slot.timestamp()),
+            missed: None,
+        },
+        item: None,
     }
+}
+
+/// The same claim carrying its fire, as the scheduler sends it.
+fn fire(
+    id: i64,
+    slot: chrono::DateTime<chrono::Utc>,
+    next: chrono::DateTime<chrono::Utc>,
+) -> SlotFire {
+    let mut f = claim(id, slot, next);
+    let key = f.claim.key.clone();
+    f.item = Some(NewQueueItem::new("w", a2a_message(&key, "p")).key(&key));
+    f
 }
 
 async fn create_validates_and_sets_the_first_fire(store: Store) {
@@ -60,7 +77,7 @@ async fn create_validates_and_sets_the_first_fire(store: Store) {
     let cases: Vec<(NewSchedule, &str, &str)> = vec![
         (
             refused("0 0 32 * *", "UTC"),
-            "day-of-month",
+            "cron",
             "day-of-month: 32 is out of range 1-31",
         ),
         (
@@ -86,14 +103,14 @@ async fn create_validates_and_sets_the_first_fire(store: Store) {
         (
             NewSchedule::new("w", "n", "@hourly", "p").defer_window(Duration::ZERO),
             "defer_window_s",
-            "defer_window_s: must be positive",
+            "defer_window_s: must be at least 1 second",
         ),
     ];
     for (new, field, message) in cases {
         let err = store.create_schedule(&new, t0()).await.unwrap_err();
         assert_eq!(
             (err.field(), err.to_string().as_str()),
-            (Some(field), message)
+            (Some(field), message),
         );
     }
     assert_eq!(
@@ -235,14 +252,14 @@ async fn a_slot_is_claimed_once_and_leaves_its_run_record(store: Store) {
     let c = claim(s.id, slot, next);
     assert_eq!(
         store
-            .claim_slots(std::slice::from_ref(&c), slot)
+            .claim_slots(std::slice::from_ref(&c), MAX, slot)
             .await
             .unwrap(),
         vec![s.id]
     );
     assert_eq!(
         store
-            .claim_slots(std::slice::from_ref(&c), slot)
+            .claim_slots(std::slice::from_ref(&c), MAX, slot)
             .await
             .unwrap(),
         Vec::<i64>::new(),
@@ -253,7 +270,7 @@ async fn a_slot_is_claimed_once_and_leaves_its_run_record(store: Store) {
         (after.next_run_at, after.last_run_at, after.run_count),
         (Some(next), Some(slot), 1)
     );
-    let run = store.get_run_by_key(&c.key).await.unwrap().unwrap();
+    let run = store.get_run_by_key(&c.claim.key).await.unwrap().unwrap();
     assert_eq!(
         (run.schedule_id, run.slot, run.status, run.manual),
         (s.id, slot, RunStatus::Dispatched, false)
@@ -261,14 +278,12 @@ async fn a_slot_is_claimed_once_and_leaves_its_run_record(store: Store) {
     assert_eq!(run.finished_at, None);
 
     // A slot past its deadline is recorded missed, and still advances.
-    let late = SlotClaim {
-        missed: Some("too late".into()),
-        key: "cron:late".into(),
-        ..claim(s.id, next, next + Span::minutes(1))
-    };
+    let mut late = claim(s.id, next, next + Span::minutes(1));
+    late.claim.missed = Some("too late".into());
+    late.claim.key = "cron:late".into();
     assert_eq!(
         store
-            .claim_slots(&[late], next + Span::hours(2))
+            .claim_slots(&[late], MAX, next + Span::hours(2))
             .await
             .unwrap(),
         vec![s.id]
@@ -292,6 +307,51 @@ async fn a_slot_is_claimed_once_and_leaves_its_run_record(store: Store) {
     );
 }
 
+/// The outbox: a won slot's run record and its queue item are written by
+/// the claim itself; the loser writes neither.
+async fn a_won_slot_enqueues_its_fire_in_the_same_write(store: Store) {
+    let s = store
+        .create_schedule(&NewSchedule::new("w", "n", "* * * * *", "p"), t0())
+        .await
+        .unwrap();
+    let slot = s.next_run_at.unwrap();
+    let f = fire(s.id, slot, slot + Span::minutes(1));
+    assert_eq!(
+        store
+            .claim_slots(std::slice::from_ref(&f), MAX, slot)
+            .await
+            .unwrap(),
+        vec![s.id]
+    );
+    assert_eq!(
+        store
+            .claim_slots(std::slice::from_ref(&f), MAX, slot)
+            .await
+            .unwrap(),
+        Vec::<i64>::new()
+    );
+    let items = store.list_queue("w", None, 10).await.unwrap();
+    assert_eq!(items.len(), 1, "one fire, whoever tried");
+    assert_eq!(
+        items[0].idempotency_key.as_deref(),
+        Some(f.claim.key.as_str())
+    );
+    assert_eq!(items[0].max_attempts, MAX as i32);
+    assert!(store
+        .orphaned_runs(slot + Span::hours(1), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    // A missed slot records its run and enqueues nothing.
+    let mut late = fire(s.id, slot + Span::minutes(1), slot + Span::minutes(2));
+    late.claim.missed = Some("too late".into());
+    store
+        .claim_slots(&[late], MAX, slot + Span::hours(2))
+        .await
+        .unwrap();
+    assert_eq!(store.list_queue("w", None, 10).await.unwrap().len(), 1);
+}
+
 async fn outcomes_update_runs_and_three_empty_answers_make_stale(store: Store) {
     let s = store
         .create_schedule(&NewSchedule::new("w", "n", "* * * * *", "p"), t0())
@@ -302,10 +362,10 @@ async fn outcomes_update_runs_and_three_empty_answers_make_stale(store: Store) {
     for _ in 0..6 {
         let c = claim(s.id, slot, slot + Span::minutes(1));
         store
-            .claim_slots(std::slice::from_ref(&c), slot)
+            .claim_slots(std::slice::from_ref(&c), MAX, slot)
             .await
             .unwrap();
-        keys.push(c.key);
+        keys.push(c.claim.key);
         slot += Span::minutes(1);
     }
     let empty = || RunOutcome::Completed {
@@ -386,31 +446,32 @@ async fn reconciliation_finds_settled_and_orphaned_runs(store: Store) {
     let settled = claim(s.id, slot, slot + Span::minutes(1));
     let orphan = claim(s.id, slot + Span::minutes(1), slot + Span::minutes(2));
     store
-        .claim_slots(std::slice::from_ref(&settled), slot)
+        .claim_slots(std::slice::from_ref(&settled), MAX, slot)
         .await
         .unwrap();
     store
-        .claim_slots(std::slice::from_ref(&orphan), slot)
+        .claim_slots(std::slice::from_ref(&orphan), MAX, slot)
         .await
         .unwrap();
+    let manual_item = NewQueueItem::new("w", a2a_message("cron:m", "p")).key("cron:m");
     let manual = store
-        .insert_manual_run(
+        .fire_manual(
             &ManualRun {
                 schedule_id: s.id,
                 workspace: "w".into(),
                 slot,
                 key: "cron:m".into(),
             },
+            &manual_item,
+            MAX,
             slot,
         )
         .await
         .unwrap();
     assert!(manual.manual);
     // The settled run's item goes through the queue and completes.
-    let item = NewQueueItem::new("w", a2a_message(&settled.key, "p")).key(&settled.key);
+    let item = NewQueueItem::new("w", a2a_message(&settled.claim.key, "p")).key(&settled.claim.key);
     store.enqueue(&item, 5, slot).await.unwrap();
-    let manual_item = NewQueueItem::new("w", a2a_message("cron:m", "p")).key("cron:m");
-    store.enqueue(&manual_item, 5, slot).await.unwrap();
     assert!(
         store.settled_pending_runs(10).await.unwrap().is_empty(),
         "active items are not settled"
@@ -427,23 +488,23 @@ async fn reconciliation_finds_settled_and_orphaned_runs(store: Store) {
         .unwrap();
     let first = claimed
         .iter()
-        .find(|i| i.idempotency_key.as_deref() == Some(settled.key.as_str()))
+        .find(|i| i.idempotency_key.as_deref() == Some(settled.claim.key.as_str()))
         .unwrap();
-    let recorded = store
-        .record_dispatch(
-            first.id,
-            first.lease_token.as_deref().unwrap(),
-            &DispatchResult::Delivered {
-                response: "{\"result\":{\"parts\":[{\"text\":\"hi\"}]}}".into(),
-            },
-            slot,
-        )
-        .await
-        .unwrap();
+    let recorded = support::record(
+        &store,
+        first.id,
+        first.lease_token.as_deref().unwrap(),
+        &DispatchResult::Delivered {
+            response: "{\"result\":{\"parts\":[{\"text\":\"hi\"}]}}".into(),
+        },
+        slot,
+    )
+    .await
+    .unwrap();
     assert!(matches!(recorded, Recorded::Applied(_)));
     let found = store.settled_pending_runs(10).await.unwrap();
     assert_eq!(found.len(), 1);
-    assert_eq!(found[0].0.key, settled.key);
+    assert_eq!(found[0].0.key, settled.claim.key);
     assert_eq!(
         RunOutcome::from_item(&found[0].1),
         Some(RunOutcome::Completed {
@@ -459,7 +520,7 @@ async fn reconciliation_finds_settled_and_orphaned_runs(store: Store) {
         .unwrap();
     assert_eq!(
         orphans.iter().map(|r| r.key.as_str()).collect::<Vec<_>>(),
-        vec![orphan.key.as_str()]
+        vec![orphan.claim.key.as_str()]
     );
 }
 
@@ -477,6 +538,7 @@ async fn repair_fills_only_missing_next_runs(store: Store) {
     store
         .claim_slots(
             &[claim(s.id, s.next_run_at.unwrap(), t0() + Span::hours(2))],
+            MAX,
             t0(),
         )
         .await
@@ -490,6 +552,7 @@ backend_tests!(
     update_recomputes_only_when_the_timetable_changes,
     due_reads_enabled_valid_schedules_oldest_first,
     a_slot_is_claimed_once_and_leaves_its_run_record,
+    a_won_slot_enqueues_its_fire_in_the_same_write,
     outcomes_update_runs_and_three_empty_answers_make_stale,
     reconciliation_finds_settled_and_orphaned_runs,
     repair_fills_only_missing_next_runs,

@@ -9,12 +9,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, Duration as Span, Utc};
 use ractor::ActorRef;
-use ringmaster::actors::scheduler::{ScheduleEvent, SchedulerMsg, SchedulerTickReport, Upsert};
 use ringmaster::dispatch::Behavior;
-use ringmaster::store::{
-    Claim, DispatchResult, NewSchedule, QueueStatus, RunStatus, Schedule, SchedulePatch,
-    ScheduleRun, SlotClaim,
+use ringmaster::messages::scheduler::{
+    ScheduleEvent, SchedulerError, SchedulerMsg, SchedulerTickReport, Upsert,
 };
+use ringmaster::model::queue::{DispatchResult, QueueStatus};
+use ringmaster::model::run::{RunStatus, ScheduleRun, SlotClaim};
+use ringmaster::model::schedule::{NewSchedule, Schedule, SchedulePatch};
+use ringmaster::store::{Claim, SlotFire};
 use support::{at, eventually, quiet_config, Harness, TestDb};
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -482,49 +484,19 @@ async fn upsert_get_list_runs_delete_by_message(db: &TestDb) {
         .unwrap()
         .unwrap()
         .unwrap_err();
-    assert_eq!(refused.field(), Some("day-of-month"));
+    assert!(
+        matches!(&refused, SchedulerError::Rejected(r) if r.field() == "cron"),
+        "{refused}"
+    );
     assert_eq!(refused.to_string(), "day-of-month: 32 is out of range 1-31");
     let s = create(&h, NewSchedule::new("w", "n", "@hourly", "p")).await;
-    let got = scheduler(&h)
-        .call(
-            |reply| SchedulerMsg::Get {
-                schedule: s.id,
-                reply,
-            },
-            None,
-        )
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    // Reads go to the store, not through the scheduler's mailbox.
+    let got = h.store().get_schedule(s.id).await.unwrap();
     assert_eq!(got, Some(s.clone()));
-    let listed = scheduler(&h)
-        .call(
-            |reply| SchedulerMsg::List {
-                workspace: Some("w".into()),
-                reply,
-            },
-            None,
-        )
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let listed = h.store().list_schedules(Some("w")).await.unwrap();
     assert_eq!(listed, vec![s.clone()]);
     tick(&h, at(2026, 6, 1, 9, 0, 0)).await;
-    let runs = scheduler(&h)
-        .call(
-            |reply| SchedulerMsg::Runs {
-                schedule: s.id,
-                limit: 10,
-                reply,
-            },
-            None,
-        )
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let runs = h.store().list_runs(s.id, 10).await.unwrap();
     assert_eq!(runs.len(), 1);
     let deleted = scheduler(&h)
         .call(
@@ -602,7 +574,6 @@ async fn lost_outcomes_and_lost_enqueues_are_reconciled(db: &TestDb) {
     let key = tick(&h, at(2026, 6, 1, 8, 1, 0)).await.fired[0].key.clone();
     // Deliver it behind the actors' backs: no outcome event is published.
     let store = h.store().clone();
-    // The enqueue is a message to the queue actor: wait until it landed.
     let claimed = eventually(10, "the fire is in the queue", || async {
         let claimed = store
             .claim(Claim {
@@ -617,17 +588,17 @@ async fn lost_outcomes_and_lost_enqueues_are_reconciled(db: &TestDb) {
         (!claimed.is_empty()).then_some(claimed)
     })
     .await;
-    store
-        .record_dispatch(
-            claimed[0].id,
-            claimed[0].lease_token.as_deref().unwrap(),
-            &DispatchResult::Delivered {
-                response: r#"{"result":{"parts":[{"text":"done elsewhere"}]}}"#.into(),
-            },
-            at(2026, 6, 1, 8, 1, 2),
-        )
-        .await
-        .unwrap();
+    support::record(
+        &store,
+        claimed[0].id,
+        claimed[0].lease_token.as_deref().unwrap(),
+        &DispatchResult::Delivered {
+            response: r#"{"result":{"parts":[{"text":"done elsewhere"}]}}"#.into(),
+        },
+        at(2026, 6, 1, 8, 1, 2),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         store.get_run_by_key(&key).await.unwrap().unwrap().status,
         RunStatus::Dispatched
@@ -645,16 +616,21 @@ async fn lost_outcomes_and_lost_enqueues_are_reconciled(db: &TestDb) {
     let slot = schedule(&h, s.id).await.next_run_at.unwrap();
     assert_eq!(slot, at(2026, 6, 1, 8, 7, 0));
     let orphan_key = format!("cron:{}:2026-06-01T08:07:00Z", s.id);
+    // (A version without the outbox claimed slots without their fire.)
     store
         .claim_slots(
-            &[SlotClaim {
-                schedule_id: s.id,
-                workspace: "w".into(),
-                slot,
-                next: at(2026, 6, 1, 8, 8, 0),
-                key: orphan_key.clone(),
-                missed: None,
+            &[SlotFire {
+                claim: SlotClaim {
+                    schedule_id: s.id,
+                    workspace: "w".into(),
+                    slot,
+                    next: at(2026, 6, 1, 8, 8, 0),
+                    key: orphan_key.clone(),
+                    missed: None,
+                },
+                item: None,
             }],
+            5,
             slot,
         )
         .await

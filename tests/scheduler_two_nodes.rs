@@ -13,9 +13,10 @@ mod support;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration as Span, Utc};
-use ringmaster::actors::scheduler::{SchedulerMsg, SchedulerTickReport};
-use ringmaster::actors::Names;
-use ringmaster::store::{NewSchedule, QueueStatus};
+use ringmaster::messages::scheduler::{SchedulerMsg, SchedulerTickReport};
+use ringmaster::model::queue::QueueStatus;
+use ringmaster::model::schedule::NewSchedule;
+use ringmaster::names::Names;
 use support::{at, quiet_config, Harness};
 
 const SCHEDULES: usize = 1_000;
@@ -114,7 +115,7 @@ async fn two_nodes_fire_each_of_sixty_thousand_slots_exactly_once() {
         schedules.iter().all(|s| s.run_count == MINUTES),
         "each compare-and-set won exactly once per slot"
     );
-    let pool = store.postgres_pool().unwrap();
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
     let (runs, distinct, slots): (i64, i64, i64) = sqlx::query_as(
         "SELECT COUNT(*), COUNT(DISTINCT (schedule_id, slot)), COUNT(DISTINCT slot)
          FROM schedule_runs WHERE status = 'dispatched'",

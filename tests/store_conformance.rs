@@ -3,7 +3,8 @@
 
 mod support;
 
-use ringmaster::store::{Store, WorkspaceBeat, WorkspaceStatus};
+use ringmaster::model::workspace::{WorkspaceBeat, WorkspaceStatus};
+use ringmaster::store::Store;
 use support::at;
 
 fn beat(id: &str, active: u32, max: Option<u32>) -> WorkspaceBeat {

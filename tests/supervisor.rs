@@ -7,13 +7,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
-use ringmaster::actors::heartbeat::{HealthReport, HeartbeatActor, HeartbeatArgs, HeartbeatMsg};
-use ringmaster::actors::names::HEARTBEAT;
-use ringmaster::actors::supervisor::{
-    ChildSpec, RestartIntensity, RootArgs, RootMsg, RootSupervisor,
-};
-use ringmaster::actors::Names;
+use ringmaster::actors::heartbeat::{HeartbeatActor, HeartbeatArgs};
+use ringmaster::actors::supervisor::{ChildSpec, RestartIntensity, RootArgs, RootSupervisor};
 use ringmaster::clock::SharedClock;
+use ringmaster::messages::heartbeat::{HealthReport, HeartbeatMsg};
+use ringmaster::messages::root::RootMsg;
+use ringmaster::names::Names;
+use ringmaster::names::HEARTBEAT;
 use support::{at, eventually, manual_clock, TestDb};
 
 /// A child that answers `Ping`, panics on `Panic`, fails on `Fail`, and can be
@@ -134,6 +134,14 @@ impl Fixture {
             },
             clock: self.clock.clone(),
             shutdown_timeout: Duration::from_secs(5),
+            on_restarts: {
+                let names = self.names.clone();
+                std::sync::Arc::new(move |counts| {
+                    if let Some(heartbeat) = names.heartbeat() {
+                        let _ = heartbeat.cast(HeartbeatMsg::Restarts(counts));
+                    }
+                })
+            },
         }
     }
 

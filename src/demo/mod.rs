@@ -16,16 +16,17 @@ use std::time::Duration;
 use ractor::ActorRef;
 
 use crate::actors::ask::ask;
-use crate::actors::heartbeat::HeartbeatMsg;
-use crate::actors::queue_drain::QueueMsg;
-use crate::actors::scheduler::{SchedulerMsg, Upsert};
-use crate::actors::sweeper::SweeperMsg;
 use crate::config::Config;
-use crate::dispatch::a2a_message;
+use crate::messages::heartbeat::HeartbeatMsg;
+use crate::messages::queue::QueueMsg;
+use crate::messages::scheduler::{SchedulerMsg, Upsert};
+use crate::messages::sweeper::SweeperMsg;
+use crate::model::a2a::a2a_message;
+use crate::model::delegation::{DelegationStatus, NewDelegation, StatusChange};
+use crate::model::queue::NewQueueItem;
+use crate::model::schedule::NewSchedule;
+use crate::model::workspace::{Registration, WorkspaceBeat};
 use crate::service::{Ringmaster, CALL_TIMEOUT};
-use crate::store::{
-    DelegationStatus, NewDelegation, NewQueueItem, NewSchedule, StatusChange, WorkspaceBeat,
-};
 use agents::{Agent, Temperament};
 
 #[derive(Debug, thiserror::Error)]
@@ -87,9 +88,11 @@ pub async fn run(
             &heartbeat,
             "heartbeat",
             |reply| HeartbeatMsg::Register {
-                workspace: agent.name.to_string(),
-                url: Some(agent.url.clone()),
-                max_concurrent: 2,
+                registration: Registration {
+                    workspace: agent.name.to_string(),
+                    url: Some(agent.url.clone()),
+                    max_concurrent: 2,
+                },
                 reply,
             },
             CALL_TIMEOUT,
@@ -104,9 +107,11 @@ pub async fn run(
         &heartbeat,
         "heartbeat",
         |reply| HeartbeatMsg::Register {
-            workspace: "unreachable".to_string(),
-            url: Some("http://127.0.0.1:1/a2a".to_string()),
-            max_concurrent: 1,
+            registration: Registration {
+                workspace: "unreachable".to_string(),
+                url: Some("http://127.0.0.1:1/a2a".to_string()),
+                max_concurrent: 1,
+            },
             reply,
         },
         CALL_TIMEOUT,

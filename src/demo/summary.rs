@@ -4,12 +4,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::agents::Agent;
-use crate::actors::ask::ask;
-use crate::actors::queue_drain::QueueMsg;
-use crate::actors::sweeper::SweeperMsg;
 use crate::metrics::{DELEGATION_TRANSITIONS, DELIVERIES, FIRES};
-use crate::service::{Ringmaster, CALL_TIMEOUT};
-use crate::store::{DelegationStatus, QueueStatus};
+use crate::model::delegation::DelegationStatus;
+use crate::model::queue::QueueStatus;
+use crate::service::Ringmaster;
 
 pub async fn print_loop(ringmaster: Arc<Ringmaster>, agents: Arc<Vec<Agent>>) {
     let started = Instant::now();
@@ -24,14 +22,7 @@ async fn render(ringmaster: &Ringmaster, agents: &[Agent], elapsed: Duration) ->
         "── t+{:>3}s ─────────────────────────────────────────────\n",
         elapsed.as_secs()
     );
-    let counts = match ringmaster.queue() {
-        Ok(q) => ask(&q, "queue-drain", QueueMsg::Counts, CALL_TIMEOUT)
-            .await
-            .ok()
-            .and_then(|r| r.ok())
-            .unwrap_or_default(),
-        Err(_) => Vec::new(),
-    };
+    let counts = ringmaster.store().queue_counts().await.unwrap_or_default();
     let count = |s: QueueStatus| counts.iter().find(|c| c.0 == s).map(|c| c.1).unwrap_or(0);
     out += &format!(
         "queue        queued {}  dispatched {}  completed {}  failed {}  expired {}\n",
@@ -51,22 +42,13 @@ async fn render(ringmaster: &Ringmaster, agents: &[Agent], elapsed: Duration) ->
         m.get(FIRES.0, "missed")
     );
     let _ = DELIVERIES;
-    if let Ok(sweeper) = ringmaster.sweeper() {
+    {
         let mut parts = Vec::new();
         for status in DelegationStatus::ALL {
-            let n = sweeper
-                .call(
-                    |reply| SweeperMsg::List {
-                        status,
-                        limit: 1000,
-                        reply,
-                    },
-                    Some(CALL_TIMEOUT),
-                )
+            let n = ringmaster
+                .store()
+                .list_delegations(status, 1000)
                 .await
-                .ok()
-                .and_then(|r| r.success_or(()).ok())
-                .and_then(|r| r.ok())
                 .map(|v| v.len())
                 .unwrap_or(0);
             if n > 0 {

@@ -15,7 +15,7 @@ use std::time::Duration;
 pub use a2a::A2aDispatcher;
 pub use fake::{Behavior, FakeDispatcher};
 
-use crate::store::Workspace;
+use crate::model::workspace::Workspace;
 
 /// One delivery: the item's body to the workspace's URL.
 #[derive(Debug, Clone)]
@@ -133,62 +133,6 @@ pub fn classify(status: u16, body: &[u8]) -> Result<DispatchOutcome, DispatchErr
     Err(bad("JSON-RPC with neither result nor error"))
 }
 
-/// The text of an A2A response: every `text` part of the result's message
-/// (or of its artifacts), joined. Empty when there is none. Used to decide
-/// whether a cron fire produced anything.
-pub fn response_text(response: &str) -> String {
-    let Ok(value) = serde_json::from_str::<serde_json::Value>(response) else {
-        return String::new();
-    };
-    let result = value.get("result").unwrap_or(&value);
-    let mut texts = Vec::new();
-    collect_text_parts(result, &mut texts);
-    texts.join("\n")
-}
-
-fn collect_text_parts(value: &serde_json::Value, out: &mut Vec<String>) {
-    match value {
-        serde_json::Value::Object(map) => {
-            if let Some(parts) = map.get("parts").and_then(|p| p.as_array()) {
-                for part in parts {
-                    if let Some(text) = part.get("text").and_then(|t| t.as_str()) {
-                        out.push(text.to_string());
-                    }
-                }
-            }
-            for key in ["message", "status", "artifacts", "history"] {
-                if let Some(inner) = map.get(key) {
-                    collect_text_parts(inner, out);
-                }
-            }
-        }
-        serde_json::Value::Array(items) => {
-            for inner in items {
-                collect_text_parts(inner, out);
-            }
-        }
-        _ => {}
-    }
-}
-
-/// An A2A `message/send` JSON-RPC body with one text part. `message_id` is the
-/// idempotency key, so a receiver can drop a redelivered copy.
-pub fn a2a_message(message_id: &str, text: &str) -> String {
-    serde_json::json!({
-        "jsonrpc": "2.0",
-        "id": message_id,
-        "method": "message/send",
-        "params": {
-            "message": {
-                "role": "user",
-                "messageId": message_id,
-                "parts": [{"kind": "text", "text": text}],
-            }
-        }
-    })
-    .to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,16 +180,6 @@ mod tests {
             "workspace answered a JSON-RPC error -32000: {\"code\":-32000,\"message\":7}"
         );
         assert!(classify(200, &[0xff, 0xfe]).is_err());
-    }
-
-    #[test]
-    fn response_text_finds_text_parts_or_nothing() {
-        let r = r#"{"result":{"kind":"message","parts":[{"kind":"text","text":"done"},{"kind":"data","data":{}}]}}"#;
-        assert_eq!(response_text(r), "done");
-        let task = r#"{"result":{"kind":"task","status":{"message":{"parts":[{"text":"a"}]}},"artifacts":[{"parts":[{"text":"b"}]}]}}"#;
-        assert_eq!(response_text(task), "a\nb");
-        assert_eq!(response_text(r#"{"result":{"parts":[]}}"#), "");
-        assert_eq!(response_text("not json"), "");
     }
 
     #[test]

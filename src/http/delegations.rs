@@ -1,6 +1,6 @@
-//! `/v1/delegations`: create, read, beat, move status. Creation, reads and
-//! status changes go to the DelegationSweeperActor (the ledger's owner);
-//! beats go to the HeartbeatActor.
+//! `/v1/delegations`: create, read, beat, move status. Creation and status
+//! changes go to the DelegationSweeperActor (the ledger's owner); beats go to
+//! the HeartbeatActor; reads go to the store.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -13,12 +13,12 @@ use super::body::JsonBody;
 use super::error::ApiError;
 use super::AppState;
 use crate::actors::ask::ask;
-use crate::actors::heartbeat::HeartbeatMsg;
-use crate::actors::sweeper::SweeperMsg;
-use crate::service::CALL_TIMEOUT;
-use crate::store::{
+use crate::messages::heartbeat::HeartbeatMsg;
+use crate::messages::sweeper::SweeperMsg;
+use crate::model::delegation::{
     DelegationBeatOutcome, DelegationStatus, NewDelegation, StatusChange, Transition,
 };
+use crate::service::CALL_TIMEOUT;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -60,18 +60,10 @@ pub async fn get(
     State(app): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let sweeper = app.ringmaster.sweeper()?;
-    let found = ask(
-        &sweeper,
-        "delegation-sweeper",
-        |reply| SweeperMsg::Get {
-            id: id.clone(),
-            reply,
-        },
-        CALL_TIMEOUT,
-    )
-    .await??;
-    found
+    app.ringmaster
+        .store()
+        .get_delegation(&id)
+        .await?
         .map(|d| Json(json!(d)))
         .ok_or_else(|| ApiError::not_found(format!("delegation {id:?} not found")))
 }
@@ -114,10 +106,7 @@ pub async fn set_status(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<ChangeStatus>,
 ) -> Result<Json<Value>, ApiError> {
-    let to: DelegationStatus = body
-        .status
-        .parse()
-        .map_err(|e: crate::store::UnknownStatus| ApiError::bad_field("status", e.to_string()))?;
+    let to = DelegationStatus::parse_field("status", &body.status)?;
     let change = StatusChange {
         to,
         error_detail: body.error,

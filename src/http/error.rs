@@ -7,12 +7,13 @@ use axum::Json;
 use serde_json::json;
 
 use crate::actors::ask::AskError;
-use crate::actors::heartbeat::HeartbeatError;
-use crate::actors::queue_drain::QueueError;
-use crate::actors::scheduler::SchedulerError;
-use crate::actors::sweeper::SweeperError;
+use crate::messages::heartbeat::HeartbeatError;
+use crate::messages::queue::QueueError;
+use crate::messages::scheduler::SchedulerError;
+use crate::messages::sweeper::SweeperError;
+use crate::model::Invalid;
 use crate::service::ServiceError;
-use crate::store::{ScheduleError, StoreError};
+use crate::store::StoreError;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -77,14 +78,17 @@ impl From<ServiceError> for ApiError {
     }
 }
 
+impl From<Invalid> for ApiError {
+    fn from(err: Invalid) -> Self {
+        ApiError::bad_field(err.field, err.to_string())
+    }
+}
+
 impl From<HeartbeatError> for ApiError {
     fn from(err: HeartbeatError) -> Self {
         match err {
             HeartbeatError::Store(e) => e.into(),
-            HeartbeatError::BadUrl { .. } => ApiError::bad_field("url", err.to_string()),
-            HeartbeatError::ZeroCapacity => ApiError::bad_field("max_concurrent", err.to_string()),
-            HeartbeatError::EmptyWorkspaceId => ApiError::bad_field("id", err.to_string()),
-            HeartbeatError::EmptyDelegationId => ApiError::bad_field("id", err.to_string()),
+            HeartbeatError::Invalid(e) => e.into(),
         }
     }
 }
@@ -94,8 +98,7 @@ impl From<QueueError> for ApiError {
         match err {
             QueueError::Store(e) => e.into(),
             QueueError::UnknownWorkspace(_) => ApiError::not_found(err.to_string()),
-            QueueError::BadBody(_) => ApiError::bad_field("body", err.to_string()),
-            QueueError::EmptyWorkspace => ApiError::bad_field("id", err.to_string()),
+            QueueError::Invalid(e) => e.into(),
         }
     }
 }
@@ -103,32 +106,12 @@ impl From<QueueError> for ApiError {
 impl From<SchedulerError> for ApiError {
     fn from(err: SchedulerError) -> Self {
         match err {
-            SchedulerError::NotFound(_) | SchedulerError::Schedule(ScheduleError::NotFound(_)) => {
-                ApiError::not_found(err.to_string())
-            }
-            SchedulerError::Store(e) | SchedulerError::Schedule(ScheduleError::Store(e)) => {
-                e.into()
-            }
-            SchedulerError::Queue(_) => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, err.to_string())
-            }
-            SchedulerError::Schedule(ref inner) => {
-                ApiError::bad_field(api_field(inner), err.to_string())
+            SchedulerError::NotFound(_) => ApiError::not_found(err.to_string()),
+            SchedulerError::Store(e) => e.into(),
+            SchedulerError::Rejected(ref rejected) => {
+                ApiError::bad_field(rejected.field(), err.to_string())
             }
         }
-    }
-}
-
-/// The request field a schedule error blames, in the API's names: a problem
-/// anywhere inside the spec (a cron field, a macro, the whole spec) is `cron`.
-fn api_field(err: &ScheduleError) -> &'static str {
-    match err.field() {
-        Some("timezone") => "timezone",
-        Some("dst") => "dst",
-        Some(
-            f @ ("workspace_id" | "name" | "prompt" | "starting_deadline_s" | "defer_window_s"),
-        ) => f,
-        _ => "cron",
     }
 }
 
@@ -136,8 +119,7 @@ impl From<SweeperError> for ApiError {
     fn from(err: SweeperError) -> Self {
         match err {
             SweeperError::Store(e) => e.into(),
-            SweeperError::Empty { field } => ApiError::bad_field(field, err.to_string()),
-            SweeperError::DeadlineInPast { .. } => ApiError::bad_field("deadline", err.to_string()),
+            SweeperError::Invalid(e) => e.into(),
             SweeperError::Sweep { .. } => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, err.to_string())
             }

@@ -1,6 +1,6 @@
 //! `/v1/schedules`: create, list, read, change, remove, history, fire now.
-//! Every handler is a message to the SchedulerActor, which validates the spec
-//! and zone and owns the tables.
+//! Writes are messages to the SchedulerActor, which owns the tables (the
+//! model validates the spec, zone and settings); reads go to the store.
 //!
 //! The API speaks the design's field names (`workspace_id`, `cron`, seconds
 //! for durations); `view` maps the stored schedule onto them.
@@ -17,10 +17,12 @@ use super::body::JsonBody;
 use super::error::ApiError;
 use super::AppState;
 use crate::actors::ask::ask;
-use crate::actors::scheduler::{SchedulerMsg, Upsert};
+use crate::messages::scheduler::{SchedulerMsg, Upsert};
+use crate::model::limits::list_limit;
+use crate::model::run::ScheduleRun;
+use crate::model::schedule::{NewSchedule, Schedule, SchedulePatch};
 use crate::schedule::DstPolicy;
 use crate::service::CALL_TIMEOUT;
-use crate::store::{NewSchedule, Schedule, SchedulePatch, ScheduleRun};
 
 const ROLE: &str = "scheduler";
 
@@ -71,16 +73,6 @@ fn dst(text: Option<String>) -> Result<Option<DstPolicy>, ApiError> {
     .transpose()
 }
 
-fn positive_secs(field: &str, secs: Option<u64>) -> Result<Option<Duration>, ApiError> {
-    match secs {
-        Some(0) => Err(ApiError::bad_field(
-            field,
-            format!("{field}: must be at least 1 second"),
-        )),
-        other => Ok(other.map(Duration::from_secs)),
-    }
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Create {
@@ -109,11 +101,11 @@ pub async fn create(
     if let Some(enabled) = body.enabled {
         new.enabled = enabled;
     }
-    if let Some(d) = positive_secs("starting_deadline_s", body.starting_deadline_s)? {
-        new.starting_deadline = d;
+    if let Some(secs) = body.starting_deadline_s {
+        new.starting_deadline = Duration::from_secs(secs);
     }
-    if let Some(d) = positive_secs("defer_window_s", body.defer_window_s)? {
-        new.defer_window = d;
+    if let Some(secs) = body.defer_window_s {
+        new.defer_window = Duration::from_secs(secs);
     }
     let scheduler = app.ringmaster.scheduler()?;
     let stored = ask(
@@ -138,35 +130,22 @@ pub async fn list(
     State(app): State<AppState>,
     Query(params): Query<ListParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let scheduler = app.ringmaster.scheduler()?;
-    let all = ask(
-        &scheduler,
-        ROLE,
-        |reply| SchedulerMsg::List {
-            workspace: params.workspace_id,
-            reply,
-        },
-        CALL_TIMEOUT,
-    )
-    .await??;
+    let all = app
+        .ringmaster
+        .store()
+        .list_schedules(params.workspace_id.as_deref())
+        .await?;
     Ok(Json(
         json!({ "schedules": all.iter().map(view).collect::<Vec<_>>() }),
     ))
 }
 
 async fn find(app: &AppState, id: i64) -> Result<Schedule, ApiError> {
-    let scheduler = app.ringmaster.scheduler()?;
-    ask(
-        &scheduler,
-        ROLE,
-        |reply| SchedulerMsg::Get {
-            schedule: id,
-            reply,
-        },
-        CALL_TIMEOUT,
-    )
-    .await??
-    .ok_or_else(|| ApiError::not_found(format!("schedule {id} not found")))
+    app.ringmaster
+        .store()
+        .get_schedule(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("schedule {id} not found")))
 }
 
 pub async fn get(
@@ -203,8 +182,8 @@ pub async fn update(
         dst: dst(body.dst)?,
         prompt: body.prompt,
         enabled: body.enabled,
-        starting_deadline: positive_secs("starting_deadline_s", body.starting_deadline_s)?,
-        defer_window: positive_secs("defer_window_s", body.defer_window_s)?,
+        starting_deadline: body.starting_deadline_s.map(Duration::from_secs),
+        defer_window: body.defer_window_s.map(Duration::from_secs),
     };
     let scheduler = app.ringmaster.scheduler()?;
     let stored = ask(
@@ -253,19 +232,8 @@ pub async fn runs(
     Query(params): Query<RunsParams>,
 ) -> Result<Json<Value>, ApiError> {
     find(&app, id).await?;
-    let limit = params.limit.unwrap_or(100).clamp(1, 1000);
-    let scheduler = app.ringmaster.scheduler()?;
-    let runs = ask(
-        &scheduler,
-        ROLE,
-        |reply| SchedulerMsg::Runs {
-            schedule: id,
-            limit,
-            reply,
-        },
-        CALL_TIMEOUT,
-    )
-    .await??;
+    let limit = list_limit(params.limit)?;
+    let runs = app.ringmaster.store().list_runs(id, limit).await?;
     Ok(Json(
         json!({ "runs": runs.iter().map(run_view).collect::<Vec<_>>() }),
     ))

@@ -1,5 +1,7 @@
 //! `/v1/workspaces`: register, heartbeat, send a message, read the queue.
-//! Each handler is one message to the actor that owns the answer.
+//! Writes are one message to the actor that owns them, built from the
+//! model's validated values (a bad field is a 400 before any actor hears of
+//! it); reads go to the store.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -12,14 +14,16 @@ use super::body::JsonBody;
 use super::error::ApiError;
 use super::AppState;
 use crate::actors::ask::ask;
-use crate::actors::heartbeat::HeartbeatMsg;
-use crate::actors::queue_drain::{QueueMsg, SendOutcome};
+use crate::messages::heartbeat::HeartbeatMsg;
+use crate::messages::queue::{QueueMsg, SendOutcome};
+use crate::model::limits::list_limit;
+use crate::model::queue::{NewQueueItem, Priority, QueueStatus};
+use crate::model::workspace::{Registration, WorkspaceBeat};
 use crate::service::CALL_TIMEOUT;
-use crate::store::{NewQueueItem, Priority, QueueStatus, WorkspaceBeat};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Registration {
+pub struct RegistrationBody {
     url: String,
     max_concurrent: u32,
 }
@@ -27,16 +31,15 @@ pub struct Registration {
 pub async fn register(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody<Registration>,
+    JsonBody(body): JsonBody<RegistrationBody>,
 ) -> Result<Json<Value>, ApiError> {
+    let registration = Registration::new(id, Some(body.url), body.max_concurrent)?;
     let heartbeat = app.ringmaster.heartbeat()?;
     let row = ask(
         &heartbeat,
         "heartbeat",
         |reply| HeartbeatMsg::Register {
-            workspace: id,
-            url: Some(body.url),
-            max_concurrent: body.max_concurrent,
+            registration,
             reply,
         },
         CALL_TIMEOUT,
@@ -57,16 +60,13 @@ pub async fn heartbeat(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Beat>,
 ) -> Result<Json<Value>, ApiError> {
+    let beat = WorkspaceBeat::new(id, body.active_tasks, body.max_concurrent)?;
     let heartbeat = app.ringmaster.heartbeat()?;
     let ack = ask(
         &heartbeat,
         "heartbeat",
         |reply| HeartbeatMsg::WorkspaceBeat {
-            beat: WorkspaceBeat {
-                workspace: id,
-                active_tasks: body.active_tasks,
-                max_concurrent: body.max_concurrent,
-            },
+            beat,
             reply: Some(reply),
         },
         CALL_TIMEOUT,
@@ -102,9 +102,7 @@ pub async fn send_message(
     }
     let priority = match params.priority.as_deref() {
         None => Priority::TASK,
-        Some(p) => p
-            .parse::<Priority>()
-            .map_err(|e| ApiError::bad_field("priority", e.to_string()))?,
+        Some(p) => p.parse::<Priority>()?,
     };
     // The A2A messageId is the idempotency key, so a retried POST dedupes.
     let key = body
@@ -121,6 +119,7 @@ pub async fn send_message(
     item.idempotency_key = key;
     item.ttl = params.ttl_s.map(std::time::Duration::from_secs);
     item.caller = params.caller;
+    item.validate()?;
 
     let queue = app.ringmaster.queue()?;
     // Delivery can take up to the delivery timeout; wait a little longer.
@@ -159,28 +158,18 @@ pub async fn queue(
     Path(id): Path<String>,
     Query(params): Query<QueueParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let status = match params.status.as_deref() {
-        None => None,
-        Some(s) => Some(
-            QueueStatus::ALL
-                .into_iter()
-                .find(|q| q.as_str() == s)
-                .ok_or_else(|| ApiError::bad_field("status", format!("unknown queue status {s:?}: expected queued, dispatched, completed, failed or expired")))?,
-        ),
-    };
-    let limit = params.limit.unwrap_or(100).clamp(1, 1000);
-    let queue = app.ringmaster.queue()?;
-    let items = ask(
-        &queue,
-        "queue-drain",
-        |reply| QueueMsg::List {
-            workspace: id,
-            status,
-            limit,
-            reply,
-        },
-        CALL_TIMEOUT,
-    )
-    .await??;
+    let status = params
+        .status
+        .as_deref()
+        .map(|s| QueueStatus::parse_field("status", s))
+        .transpose()?;
+    let limit = list_limit(params.limit)?;
+    let store = app.ringmaster.store();
+    if store.get_workspace(&id).await?.is_none() {
+        return Err(ApiError::not_found(format!(
+            "workspace {id:?} is not registered"
+        )));
+    }
+    let items = store.list_queue(&id, status, limit).await?;
     Ok(Json(json!({ "items": items })))
 }

@@ -36,12 +36,18 @@ impl FromStr for DstPolicy {
     }
 }
 
-impl fmt::Display for DstPolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl DstPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
             DstPolicy::Vixie => "vixie",
             DstPolicy::Literal => "literal",
-        })
+        }
+    }
+}
+
+impl fmt::Display for DstPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -32,7 +32,7 @@ pub enum StoreError {
     #[error("row of {table} is corrupt: column {column} holds {value:?}")]
     Corrupt {
         table: &'static str,
-        column: &'static str,
+        column: String,
         value: String,
     },
 }

@@ -1,197 +1,20 @@
 //! The delivery queue's contract: durable, priority-ordered, exactly claimed.
 //!
 //! Every message to a workspace (a cron fire, a message for a busy agent, a
-//! retry) is a row here. The QueueDrainActor owns these rows: it claims them
-//! under a lease, dispatches them, and records the outcome. Each outcome write
-//! is fenced by the claim's lease token, so a node whose lease was rescued and
-//! re-claimed elsewhere cannot overwrite the newer claim's result.
-
-use std::fmt;
-use std::str::FromStr;
-use std::time::Duration;
+//! retry) is a row here. The QueueDrainActor claims rows under a lease,
+//! dispatches them and writes their outcomes; every outcome write is fenced
+//! by the claim's lease token, so a node whose lease was rescued and
+//! re-claimed elsewhere cannot overwrite the newer claim's result. What an
+//! outcome does to a row is the model's decision ([`QueueItem::settle`]);
+//! the store writes it.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
+pub use super::sql::Settle;
 use super::StoreError;
-
-/// A priority: higher is claimed first. Named levels from the design, but
-/// any integer is accepted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Priority(pub i32);
-
-impl Priority {
-    pub const CRITICAL: Priority = Priority(100);
-    pub const TASK: Priority = Priority(50);
-    pub const INFO: Priority = Priority(10);
-}
-
-impl Default for Priority {
-    fn default() -> Self {
-        Priority::TASK
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("priority: {0:?} is not critical, task, info or a whole number")]
-pub struct BadPriority(pub String);
-
-impl FromStr for Priority {
-    type Err = BadPriority;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "critical" => Ok(Priority::CRITICAL),
-            "task" => Ok(Priority::TASK),
-            "info" => Ok(Priority::INFO),
-            other => other
-                .parse::<i32>()
-                .map(Priority)
-                .map_err(|_| BadPriority(s.to_string())),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum QueueStatus {
-    Queued,
-    Dispatched,
-    Completed,
-    Failed,
-    Expired,
-}
-
-impl QueueStatus {
-    pub const ALL: [QueueStatus; 5] = [
-        QueueStatus::Queued,
-        QueueStatus::Dispatched,
-        QueueStatus::Completed,
-        QueueStatus::Failed,
-        QueueStatus::Expired,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            QueueStatus::Queued => "queued",
-            QueueStatus::Dispatched => "dispatched",
-            QueueStatus::Completed => "completed",
-            QueueStatus::Failed => "failed",
-            QueueStatus::Expired => "expired",
-        }
-    }
-
-    pub fn parse(text: &str) -> Result<Self, StoreError> {
-        QueueStatus::ALL
-            .into_iter()
-            .find(|s| s.as_str() == text)
-            .ok_or_else(|| StoreError::Corrupt {
-                table: "queue_items",
-                column: "status",
-                value: text.to_string(),
-            })
-    }
-
-    /// An end state: the item will never be dispatched again.
-    pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            QueueStatus::Completed | QueueStatus::Failed | QueueStatus::Expired
-        )
-    }
-}
-
-impl fmt::Display for QueueStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// What to enqueue.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewQueueItem {
-    pub workspace: String,
-    pub caller: Option<String>,
-    pub priority: Priority,
-    /// The JSON-RPC method (`message/send` unless told otherwise).
-    pub method: String,
-    /// The exact JSON text to send.
-    pub body: String,
-    /// Dedupes against the workspace's active items (queued or dispatched).
-    pub idempotency_key: Option<String>,
-    /// Not dispatched after this long; then `expired`.
-    pub ttl: Option<Duration>,
-}
-
-impl NewQueueItem {
-    /// A `message/send` of `body` to `workspace` at task priority.
-    pub fn new(workspace: impl Into<String>, body: impl Into<String>) -> Self {
-        Self {
-            workspace: workspace.into(),
-            caller: None,
-            priority: Priority::TASK,
-            method: "message/send".to_string(),
-            body: body.into(),
-            idempotency_key: None,
-            ttl: None,
-        }
-    }
-
-    pub fn priority(mut self, priority: Priority) -> Self {
-        self.priority = priority;
-        self
-    }
-
-    pub fn key(mut self, key: impl Into<String>) -> Self {
-        self.idempotency_key = Some(key.into());
-        self
-    }
-
-    pub fn ttl(mut self, ttl: Duration) -> Self {
-        self.ttl = Some(ttl);
-        self
-    }
-
-    pub fn caller(mut self, caller: impl Into<String>) -> Self {
-        self.caller = Some(caller.into());
-        self
-    }
-}
-
-/// The answer to an enqueue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Enqueued {
-    pub id: i64,
-    /// Active items (queued or dispatched) of the workspace, this one included.
-    pub depth: u64,
-    /// True when the key matched an active item and no new row was written.
-    pub deduplicated: bool,
-}
-
-/// One row of the queue.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct QueueItem {
-    pub id: i64,
-    pub workspace: String,
-    pub caller: Option<String>,
-    pub priority: i32,
-    pub method: String,
-    pub body: String,
-    pub idempotency_key: Option<String>,
-    pub status: QueueStatus,
-    pub attempts: i32,
-    pub max_attempts: i32,
-    pub enqueued_at: DateTime<Utc>,
-    pub available_at: DateTime<Utc>,
-    pub expires_at: Option<DateTime<Utc>>,
-    #[serde(skip)]
-    pub lease_token: Option<String>,
-    pub claimed_by: Option<String>,
-    pub lease_expires_at: Option<DateTime<Utc>>,
-    pub last_error: Option<String>,
-    pub response: Option<String>,
-    pub finished_at: Option<DateTime<Utc>>,
-}
+use crate::model::queue::{
+    Backoff, DispatchResult, Enqueued, NewQueueItem, QueueItem, QueueStatus,
+};
 
 /// A claim request: up to `limit` items of `workspace`, leased until `lease_until`.
 #[derive(Debug, Clone)]
@@ -204,21 +27,7 @@ pub struct Claim<'a> {
     pub node: &'a str,
 }
 
-/// How a dispatch ended, as the store records it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum DispatchResult {
-    /// Delivered: `completed`, the response kept.
-    Delivered { response: String },
-    /// The target had no room: back to `queued`, no attempt counted.
-    Busy { reason: String },
-    /// Failed: `queued` again at `retry_at`, or `failed` when attempts are spent.
-    Error {
-        message: String,
-        retry_at: DateTime<Utc>,
-    },
-}
-
-/// What recording an outcome did.
+/// What recording one outcome did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Recorded {
     /// The row changed; it is now in this state.
@@ -227,9 +36,13 @@ pub enum Recorded {
     LeaseLost,
 }
 
+/// Expired leases rescued per statement (a dead node's whole buffer fits).
+pub const RESCUE_BATCH: u32 = 5_000;
+
 #[async_trait::async_trait]
 pub trait QueueStore {
     /// Enqueue one item (deduped by key against the workspace's active items).
+    /// The item was validated by the caller ([`NewQueueItem::validate`]).
     async fn enqueue(
         &self,
         item: &NewQueueItem,
@@ -246,45 +59,24 @@ pub trait QueueStore {
     ) -> Result<Vec<Enqueued>, StoreError>;
 
     /// Claim up to `limit` ready items of a workspace, highest priority then
-    /// oldest first, skipping expired ones; each gets a fresh lease token.
+    /// oldest first, skipping expired ones; all get one fresh lease token.
     async fn claim(&self, claim: Claim<'_>) -> Result<Vec<QueueItem>, StoreError>;
 
-    /// Record a dispatch outcome for a claimed item, fenced by its lease token.
-    async fn record_dispatch(
-        &self,
-        id: i64,
-        lease_token: &str,
-        result: &DispatchResult,
-        now: DateTime<Utc>,
-    ) -> Result<Recorded, StoreError>;
-
-    /// Record many deliveries at once (`completed`, response kept), each fenced
-    /// by its lease token: `(id, lease token, response)`. Answers the rows that
-    /// changed; an id missing from the answer had lost its lease.
-    async fn complete_many(
-        &self,
-        done: &[(i64, String, String)],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<QueueItem>, StoreError>;
-
-    /// Give back claimed items that were never dispatched (a node's prefetch
-    /// buffer): `queued` again, lease cleared, no attempt counted, place in the
-    /// claim order kept. Fenced like an outcome: `(id, lease token)`. Answers
-    /// the rows that changed; an id missing from the answer was not ours any more.
-    async fn release(
-        &self,
-        leases: &[(i64, String)],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<QueueItem>, StoreError>;
+    /// Write decided outcomes of claimed items, each fenced by its lease
+    /// token (which it clears). Answers the ids written; a missing id had
+    /// lost its lease.
+    async fn settle(&self, rows: &[Settle<'_>], now: DateTime<Utc>)
+        -> Result<Vec<i64>, StoreError>;
 
     /// Mark `expired` every queued item whose TTL ran out. Answers them.
     async fn expire_due(&self, now: DateTime<Utc>) -> Result<Vec<QueueItem>, StoreError>;
 
-    /// Put back to `queued` every dispatched item whose lease ran out,
-    /// counting the lost attempt (`failed` when attempts are spent: a message
-    /// that kills its node every time must not do so forever). Answers them.
-    async fn rescue_expired_leases(&self, now: DateTime<Utc>)
-        -> Result<Vec<QueueItem>, StoreError>;
+    /// Dispatched items whose lease ran out by `now`, oldest lease first.
+    async fn expired_leases(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<QueueItem>, StoreError>;
 
     /// Workspaces with at least one item ready to claim at `now`.
     async fn ready_workspaces(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError>;
@@ -307,4 +99,82 @@ pub trait QueueStore {
 
     /// Items this node holds leases on (to rebuild in-flight counts after a restart).
     async fn dispatched_by(&self, node: &str) -> Result<Vec<QueueItem>, StoreError>;
+
+    /// Record one dispatch outcome of a claimed `item`, decided by the model.
+    async fn record_dispatch(
+        &self,
+        item: &QueueItem,
+        result: &DispatchResult,
+        now: DateTime<Utc>,
+        backoff: Backoff,
+    ) -> Result<Recorded, StoreError> {
+        let settled = item.settle(result, now, backoff);
+        let written = self
+            .settle(
+                &[Settle {
+                    item,
+                    settled: settled.clone(),
+                }],
+                now,
+            )
+            .await?;
+        Ok(if written.is_empty() {
+            Recorded::LeaseLost
+        } else {
+            Recorded::Applied(Box::new(item.with(&settled)))
+        })
+    }
+
+    /// Give back claimed items that were never dispatched (a node's prefetch
+    /// buffer): `queued` again, lease cleared, no attempt counted, place in
+    /// the claim order kept. Answers the rows that changed; an item missing
+    /// from the answer was not ours any more.
+    async fn release(
+        &self,
+        items: &[QueueItem],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<QueueItem>, StoreError> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<Settle<'_>> = items
+            .iter()
+            .map(|item| Settle {
+                item,
+                settled: item.released(),
+            })
+            .collect();
+        let written = self.settle(&rows, now).await?;
+        Ok(rows
+            .iter()
+            .filter(|r| written.contains(&r.item.id))
+            .map(|r| r.item.with(&r.settled))
+            .collect())
+    }
+
+    /// Put back to `queued` every dispatched item whose lease ran out,
+    /// counting the lost attempt (`failed` when attempts are spent). Answers
+    /// the rows it changed.
+    async fn rescue_expired_leases(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<QueueItem>, StoreError> {
+        let lost = self.expired_leases(now, RESCUE_BATCH).await?;
+        if lost.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<Settle<'_>> = lost
+            .iter()
+            .map(|item| Settle {
+                item,
+                settled: item.after_lost_lease(now),
+            })
+            .collect();
+        let written = self.settle(&rows, now).await?;
+        Ok(rows
+            .iter()
+            .filter(|r| written.contains(&r.item.id))
+            .map(|r| r.item.with(&r.settled))
+            .collect())
+    }
 }

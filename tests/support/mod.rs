@@ -76,6 +76,41 @@ pub async fn fresh_postgres_database() -> Option<String> {
     Some(format!("{server}/{name}{query}"))
 }
 
+/// Record an outcome of item `id` as the holder of lease `token`: the
+/// model decides what it does (backoff 4 s · 2^(attempt−1)), the store's
+/// fenced write carries it out.
+pub async fn record(
+    store: &Store,
+    id: i64,
+    token: &str,
+    result: &ringmaster::model::queue::DispatchResult,
+    now: DateTime<Utc>,
+) -> Result<ringmaster::store::Recorded, ringmaster::store::StoreError> {
+    let mut item = store.get_queue_item(id).await?.expect("the item exists");
+    item.lease_token = Some(token.to_string());
+    let backoff = ringmaster::model::queue::Backoff {
+        base: std::time::Duration::from_secs(4),
+        max: std::time::Duration::from_secs(3600),
+    };
+    store.record_dispatch(&item, result, now, backoff).await
+}
+
+/// Give back items `(id, lease token)` as their holder.
+pub async fn release(
+    store: &Store,
+    leases: &[(i64, String)],
+    now: DateTime<Utc>,
+) -> Result<Vec<ringmaster::model::queue::QueueItem>, ringmaster::store::StoreError> {
+    let mut items = Vec::new();
+    for (id, token) in leases {
+        if let Some(mut item) = store.get_queue_item(*id).await? {
+            item.lease_token = Some(token.clone());
+            items.push(item);
+        }
+    }
+    store.release(&items, now).await
+}
+
 /// A fixed, readable instant for tests.
 pub fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(y, mo, d, h, mi, s).unwrap()
@@ -162,7 +197,7 @@ impl Harness {
             store,
             config,
             start,
-            ringmaster::actors::Names::unique("it"),
+            ringmaster::names::Names::unique("it"),
             "node-test",
         )
         .await
@@ -172,7 +207,7 @@ impl Harness {
         store: Store,
         config: ringmaster::config::Config,
         start: DateTime<Utc>,
-        names: ringmaster::actors::Names,
+        names: ringmaster::names::Names,
         node: &str,
     ) -> Harness {
         let (clock, shared) = manual_clock(start);
@@ -208,13 +243,13 @@ impl Harness {
 
     /// A workspace beat through the HeartbeatActor (which wakes the drain).
     pub async fn beat(&self, ws: &str, active: u32, max: u32) {
-        use ringmaster::actors::heartbeat::HeartbeatMsg;
+        use ringmaster::messages::heartbeat::HeartbeatMsg;
         self.ringmaster
             .heartbeat()
             .unwrap()
             .call(
                 |reply| HeartbeatMsg::WorkspaceBeat {
-                    beat: ringmaster::store::WorkspaceBeat {
+                    beat: ringmaster::model::workspace::WorkspaceBeat {
                         workspace: ws.into(),
                         active_tasks: active,
                         max_concurrent: Some(max),
@@ -231,7 +266,7 @@ impl Harness {
 
     /// The QueueDrainActor's safety-net tick at `now`, awaited.
     pub async fn queue_tick(&self, now: DateTime<Utc>) {
-        use ringmaster::actors::queue_drain::QueueMsg;
+        use ringmaster::messages::queue::QueueMsg;
         self.ringmaster
             .queue()
             .unwrap()

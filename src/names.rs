@@ -8,8 +8,10 @@
 use chrono::{DateTime, Utc};
 use ractor::{ActorRef, Message};
 
-use super::heartbeat::HeartbeatMsg;
-use super::sweeper::SweeperMsg;
+use crate::messages::heartbeat::HeartbeatMsg;
+use crate::messages::queue::QueueMsg;
+use crate::messages::scheduler::SchedulerMsg;
+use crate::messages::sweeper::SweeperMsg;
 
 /// The role names of the root's children.
 pub const HEARTBEAT: &str = "heartbeat";
@@ -71,6 +73,14 @@ impl Names {
 
     pub fn sweeper(&self) -> Option<ActorRef<SweeperMsg>> {
         self.lookup(SWEEPER)
+    }
+
+    pub fn queue(&self) -> Option<ActorRef<QueueMsg>> {
+        self.lookup(QUEUE_DRAIN)
+    }
+
+    pub fn scheduler(&self) -> Option<ActorRef<SchedulerMsg>> {
+        self.lookup(SCHEDULER)
     }
 
     /// Tell the HeartbeatActor that `role` ticked at `at`, expecting to tick

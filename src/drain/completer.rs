@@ -1,0 +1,140 @@
+//! The completer: outcomes of deliveries, written in batches.
+//!
+//! Delivery tasks hand their outcome over a bounded channel and are done;
+//! the completer writes everything that arrived while its previous write was
+//! in flight in one statement (Postgres) or one transaction (SQLite), each
+//! row as the model settles it and fenced by its lease token. Then it
+//! publishes end states and tells the drain which outcomes are durable (so
+//! waiting `Send` callers get their answer). A full channel makes delivery
+//! tasks wait: back-pressure instead of unbounded memory. It ends when every
+//! sender is gone (its drain incarnation and that incarnation's deliveries),
+//! so outcomes of deliveries that outlive a restart are still written.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use ractor::ActorRef;
+use tokio::sync::mpsc;
+
+use crate::events::EventBus;
+use crate::messages::queue::{DrainReport, Finished, Internal, QueueMsg, QueueOutcome};
+use crate::model::queue::{Backoff, DispatchResult, QueueItem};
+use crate::names::{self, Names};
+use crate::store::{Settle, Store, StoreError};
+
+/// Outcomes written per statement at most.
+const BATCH: usize = 1000;
+/// Outcomes that may wait for the completer before deliveries wait.
+const CHANNEL: usize = 4096;
+
+/// One outcome for the completer to write.
+pub struct Completion {
+    pub item: QueueItem,
+    pub result: DispatchResult,
+    pub at: DateTime<Utc>,
+}
+
+/// Where delivery tasks hand their outcomes.
+#[derive(Clone)]
+pub struct Completer {
+    tx: mpsc::Sender<Completion>,
+}
+
+impl Completer {
+    pub async fn send(&self, completion: Completion) {
+        if self.tx.send(completion).await.is_err() {
+            tracing::warn!("completer gone; the outcome will be found by the lease rescue");
+        }
+    }
+
+    pub fn start(
+        store: Store,
+        events: EventBus<QueueOutcome>,
+        names: Names,
+        backoff: Backoff,
+        fallback: ActorRef<QueueMsg>,
+    ) -> Self {
+        let (tx, mut rx) = mpsc::channel::<Completion>(CHANNEL);
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(BATCH);
+            while rx.recv_many(&mut batch, BATCH).await > 0 {
+                let done = write(&store, &events, backoff, std::mem::take(&mut batch)).await;
+                let target = names
+                    .lookup::<QueueMsg>(names::QUEUE_DRAIN)
+                    .unwrap_or_else(|| fallback.clone());
+                let _ = target.cast(QueueMsg::Internal(Internal(DrainReport::Recorded(done))));
+            }
+        });
+        Self { tx }
+    }
+}
+
+/// Settle a batch as the model decides, publish end states, report.
+async fn write(
+    store: &Store,
+    events: &EventBus<QueueOutcome>,
+    backoff: Backoff,
+    batch: Vec<Completion>,
+) -> Vec<Finished> {
+    let rows: Vec<Settle<'_>> = batch
+        .iter()
+        .map(|c| Settle {
+            item: &c.item,
+            settled: c.item.settle(&c.result, c.at, backoff),
+        })
+        .collect();
+    let now = batch.iter().map(|c| c.at).max().unwrap_or_default();
+    let written = settle_with_retry(store, &rows, now).await;
+    rows.iter()
+        .map(|r| {
+            let recorded = written
+                .contains(&r.item.id)
+                .then(|| r.item.with(&r.settled));
+            match &recorded {
+                Some(row) if row.status.is_final() => events.publish(QueueOutcome {
+                    item: row.clone(),
+                    at: row.finished_at.unwrap_or(now),
+                }),
+                Some(_) => {}
+                None => tracing::warn!(
+                    item = r.item.id,
+                    "outcome not recorded (lease lost or database down); the lease rescue has it"
+                ),
+            }
+            Finished {
+                item_id: r.item.id,
+                recorded,
+            }
+        })
+        .collect()
+}
+
+/// `settle`, retried briefly when the database is unreachable. If it stays
+/// unreachable the lease runs out and the item is rescued: delivery is
+/// at-least-once, and receivers dedupe on the messageId.
+pub async fn settle_with_retry(store: &Store, rows: &[Settle<'_>], now: DateTime<Utc>) -> Vec<i64> {
+    retry("recording outcomes", || store.settle(rows, now))
+        .await
+        .unwrap_or_default()
+}
+
+/// Try `op` up to five times, 100 ms apart and doubling, logging each failure.
+pub async fn retry<T, F, Fut>(what: &str, mut op: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let mut pause = Duration::from_millis(100);
+    for attempt in 1..=5 {
+        match op().await {
+            Ok(v) => return Some(v),
+            Err(err) if attempt < 5 => {
+                tracing::warn!(error = %err, attempt, "{what} failed; retrying");
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+            Err(err) => tracing::error!(error = %err, "{what} failed; giving up"),
+        }
+    }
+    None
+}

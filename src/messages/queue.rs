@@ -1,0 +1,156 @@
+//! The QueueDrainActor's vocabulary: enqueues, sends that wait for a
+//! delivery, wakes, capacity reports, the safety-net tick; and the outcome
+//! events it publishes.
+
+use chrono::{DateTime, Utc};
+use ractor::RpcReplyPort;
+use serde::Serialize;
+
+use crate::model::queue::{Enqueued, NewQueueItem, QueueItem};
+use crate::model::Invalid;
+use crate::store::{Leased, StoreError};
+
+/// An item reached an end state (completed, failed, expired).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QueueOutcome {
+    pub item: QueueItem,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    #[error("workspace {0:?} is not registered")]
+    UnknownWorkspace(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What `Send` did with a message.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum SendOutcome {
+    /// Delivered at once; the workspace's response.
+    Delivered { queue_id: i64, response: String },
+    /// Waiting in the queue (no room now, or the first try did not land).
+    Queued { queue_id: i64, queue_depth: u64 },
+}
+
+/// What one tick did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DrainTickReport {
+    pub expired: usize,
+    pub rescued: usize,
+    /// Buffered items given back (TTL passed or held too long).
+    pub released: usize,
+    pub drained_workspaces: usize,
+}
+
+/// In-flight and buffered counts, for tests and metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InFlightReport {
+    pub total: u32,
+    pub by_workspace: Vec<(String, u32)>,
+    /// Claimed and waiting in the prefetch buffer, all workspaces.
+    pub buffered: u32,
+}
+
+pub type Reply<T> = RpcReplyPort<Result<T, QueueError>>;
+
+pub enum QueueMsg {
+    Enqueue {
+        item: NewQueueItem,
+        reply: Option<Reply<Enqueued>>,
+    },
+    EnqueueBatch {
+        items: Vec<NewQueueItem>,
+        reply: Option<Reply<Vec<Enqueued>>>,
+    },
+    /// Enqueue and, when the workspace has room, answer with its response
+    /// once delivered; otherwise answer `Queued` at once.
+    Send {
+        item: NewQueueItem,
+        reply: Reply<SendOutcome>,
+    },
+    /// Something may be ready for `workspace` (another node's enqueue, a
+    /// fire): look now.
+    Wake {
+        workspace: String,
+    },
+    /// From the HeartbeatActor: the workspace's spare capacity now.
+    Capacity {
+        workspace: String,
+        spare: u32,
+    },
+    /// Safety net: expire TTLs, rescue lost leases, give back buffered items
+    /// held too long, drain every ready workspace.
+    Tick {
+        now: Option<DateTime<Utc>>,
+        reply: Option<Reply<DrainTickReport>>,
+    },
+    InFlight(RpcReplyPort<InFlightReport>),
+    /// Reports from the actor's own tasks; only the crate builds one.
+    #[doc(hidden)]
+    Internal(Internal),
+}
+
+/// The drain's reports from its own tasks.
+pub struct Internal(pub(crate) DrainReport);
+
+pub(crate) enum DrainReport {
+    /// A claim task: what it took (or that it failed).
+    Claimed {
+        workspace: String,
+        seq: u64,
+        result: Result<Leased, StoreError>,
+    },
+    /// A row read: the workspace's capacity and URL (`None`: not registered).
+    Loaded {
+        workspace: String,
+        result: Result<Option<crate::model::workspace::Workspace>, StoreError>,
+    },
+    /// A give-back task: the items are settled.
+    Released { workspace: String },
+    /// A delivery task: its dispatcher call returned (the slot is free).
+    Dispatched {
+        workspace: String,
+        item_id: i64,
+        lease_token: String,
+        busy: bool,
+    },
+    /// The completer: these outcomes are durable.
+    Recorded(Vec<Finished>),
+    /// Dispatch and claim for the workspaces marked since the last one.
+    DrainDirty,
+    /// A `Send` caller still has no answer.
+    SendOverdue { id: i64 },
+    /// The tick's database work is done.
+    Swept {
+        now: DateTime<Utc>,
+        result: Result<Swept, StoreError>,
+        reply: Option<Reply<DrainTickReport>>,
+    },
+    /// The notification channel: new items somewhere (or maybe missed).
+    Woken(crate::store::Wake),
+}
+
+/// One recorded outcome, reported by the completer.
+#[derive(Debug)]
+pub(crate) struct Finished {
+    pub item_id: i64,
+    /// The row after recording, or `None` when the lease was lost or the
+    /// store could not be written (the lease will be rescued).
+    pub recorded: Option<QueueItem>,
+}
+
+/// What the tick's database work found.
+#[derive(Debug)]
+pub(crate) struct Swept {
+    pub released: usize,
+    pub expired: Vec<QueueItem>,
+    pub rescued: Vec<QueueItem>,
+    pub ready: Vec<String>,
+    /// This node's leases as the store holds them, when the tick asked.
+    pub ours: Option<Vec<(i64, String)>>,
+}

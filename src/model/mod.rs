@@ -1,0 +1,38 @@
+//! The domain: ringmaster's types and every rule about them, once, in plain
+//! Rust. No database, no runtime: a rule here is a function of its inputs,
+//! unit-tested beside itself, and the store, the actors and the HTTP handlers
+//! call it instead of writing it again.
+//!
+//! - [`limits`]: the documented bound of every number that comes from outside.
+//! - [`time`]: time arithmetic that cannot overflow or panic.
+//! - [`text`]: ids, names and free text: charsets, lengths, no NUL.
+//! - [`workspace`]: the registry's rows, registrations, beats, spare capacity.
+//! - [`queue`]: queue items, their states, and what an outcome does to one
+//!   (retry, backoff, dead, lost lease).
+//! - [`delegation`]: the ledger's state machine and the sweep's two rules.
+//! - [`schedule`] and [`run`]: schedules, their validation, the first fire,
+//!   and how a fire's outcome becomes a run record (the stale rule).
+//! - [`a2a`]: the A2A message a fire sends and how a response's text is read.
+//!
+//! ```
+//! use ringmaster::model::queue::{fixture, Backoff, DispatchResult, QueueStatus};
+//!
+//! let now = chrono::Utc::now();
+//! let error = DispatchResult::Error { message: "HTTP 500".into() };
+//! // A claimed item on its fifth attempt of five: this failure is its last.
+//! let item = fixture::item(4, 5);
+//! assert_eq!(item.settle(&error, now, Backoff::default()).status, QueueStatus::Failed);
+//! ```
+
+pub mod a2a;
+pub mod delegation;
+pub mod error;
+pub mod limits;
+pub mod queue;
+pub mod run;
+pub mod schedule;
+pub mod text;
+pub mod time;
+pub mod workspace;
+
+pub use error::Invalid;

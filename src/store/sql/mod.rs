@@ -1,0 +1,212 @@
+//! The one implementation of the store, written once for both databases.
+//!
+//! Everything that is the same logic on SQLite and PostgreSQL lives here: the
+//! statements (with `$1`-style placeholders, which both accept), row mapping,
+//! transactions, the retry loops. A [`Dialect`] supplies only what truly
+//! differs: how values are bound and read (times are integer milliseconds on
+//! SQLite and `TIMESTAMPTZ` on Postgres), how a transaction takes the write
+//! lock, the few statements with no common form (the claim's
+//! `FOR UPDATE SKIP LOCKED`, Postgres's `UNNEST` batches), and how other nodes
+//! are told about new work (LISTEN/NOTIFY, or an in-process channel).
+//!
+//! The rules these statements carry out are the model's
+//! ([`crate::model`]): a statement writes values the model decided, or
+//! filters by sets the model defines; it does not decide on its own.
+
+mod delegations;
+mod queue;
+pub(crate) mod rows;
+mod schedules;
+mod workspaces;
+
+use chrono::{DateTime, Utc};
+
+use super::notify::WakeStream;
+use super::schedules::SlotFire;
+use super::{Backend, StoreError};
+use crate::model::queue::{Enqueued, NewQueueItem};
+
+pub use queue::Settle;
+pub(crate) use queue::{enqueue_each, settle_each};
+pub(crate) use schedules::claim_slots_each;
+
+/// A value to bind. Times are the only values whose encoding differs.
+#[derive(Debug, Clone, Copy)]
+pub enum Arg<'a> {
+    I64(i64),
+    OptI64(Option<i64>),
+    I32(i32),
+    Bool(bool),
+    Text(&'a str),
+    OptText(Option<&'a str>),
+    Time(DateTime<Utc>),
+    OptTime(Option<DateTime<Utc>>),
+}
+
+/// A row read back: every getter names its column and fails with
+/// [`StoreError::Corrupt`] instead of panicking on a value it cannot read.
+pub trait Row: Send + Sync {
+    fn i64(&self, col: &str) -> Result<i64, StoreError>;
+    fn i32(&self, col: &str) -> Result<i32, StoreError>;
+    fn bool(&self, col: &str) -> Result<bool, StoreError>;
+    fn text(&self, col: &str) -> Result<String, StoreError>;
+    fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError>;
+    fn time(&self, col: &str) -> Result<DateTime<Utc>, StoreError>;
+    fn opt_time(&self, col: &str) -> Result<Option<DateTime<Utc>>, StoreError>;
+}
+
+/// Where statements run: the pool (each statement on its own) or a transaction.
+#[async_trait::async_trait]
+pub trait Exec: Send {
+    type Row: Row;
+    async fn all(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<Self::Row>, sqlx::Error>;
+    async fn opt(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Option<Self::Row>, sqlx::Error>;
+    /// Rows affected.
+    async fn run(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64, sqlx::Error>;
+}
+
+/// What a transaction is for. SQLite takes its write lock at `BEGIN` for
+/// writes, so a read-then-write never fails to upgrade its lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxMode {
+    Write,
+    Read,
+}
+
+/// The per-database part of the store.
+#[async_trait::async_trait]
+pub trait Dialect: Send + Sync + Sized + 'static {
+    type Row: Row;
+    type Pool<'a>: Exec<Row = Self::Row>
+    where
+        Self: 'a;
+    type Tx: Exec<Row = Self::Row>;
+
+    const BACKEND: Backend;
+    /// Appended to a `SELECT` that reads rows it will then change in the same
+    /// transaction (`FOR UPDATE` where rows can be locked; nothing where the
+    /// whole database is).
+    const LOCK_ROWS: &'static str;
+
+    fn pool(&self) -> Self::Pool<'_>;
+    async fn begin(&self, mode: TxMode) -> Result<Self::Tx, sqlx::Error>;
+    async fn commit(tx: Self::Tx) -> Result<(), sqlx::Error>;
+    async fn close(&self);
+
+    /// The claim: set `status = 'dispatched'` and the lease on up to `$6`
+    /// queued, ready, unexpired items of workspace `$5`, in claim order.
+    /// Parameters: `$1` lease token, `$2` node, `$3` lease until, `$4` now,
+    /// `$5` workspace, `$6` limit. Returns the claimed rows' columns.
+    fn claim_sql(&self) -> &str;
+
+    /// Whole seconds from the SQL expression `since` to the instant bound at
+    /// `$1`, as SQL text (the stuck reason's number).
+    fn seconds_to_param1(since: &str) -> String;
+
+    /// Tell every node's drain that these workspaces have new items; called
+    /// after the commit that wrote them. (The dialect's own batch statements
+    /// may notify inside the statement instead, saving the round trip.)
+    async fn woke(&self, workspaces: &[&str]);
+
+    /// Wakes from every node's enqueues.
+    async fn listen(&self) -> Result<Box<dyn WakeStream>, StoreError>;
+
+    async fn enqueue(
+        &self,
+        item: &NewQueueItem,
+        max_attempts: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Enqueued, StoreError> {
+        enqueue_each(self, std::slice::from_ref(item), max_attempts, now)
+            .await
+            .map(|mut v| v.remove(0))
+    }
+
+    async fn enqueue_batch(
+        &self,
+        items: &[NewQueueItem],
+        max_attempts: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Enqueued>, StoreError> {
+        enqueue_each(self, items, max_attempts, now).await
+    }
+
+    /// Write outcomes of claimed items, each fenced by its lease token;
+    /// answers the ids written.
+    async fn settle(
+        &self,
+        rows: &[Settle<'_>],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<i64>, StoreError> {
+        settle_each(self, rows, now).await
+    }
+
+    /// The compare-and-set slot claims with their run records and fires.
+    async fn claim_slots(
+        &self,
+        fires: &[SlotFire],
+        max_attempts: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<i64>, StoreError> {
+        claim_slots_each(self, fires, max_attempts, now).await
+    }
+}
+
+/// The store: the shared statements over one dialect.
+pub struct SqlStore<D: Dialect> {
+    pub(crate) d: D,
+}
+
+impl<D: Dialect> SqlStore<D> {
+    pub fn new(dialect: D) -> Self {
+        Self { d: dialect }
+    }
+}
+
+/// `'a', 'b'` for an SQL `IN (…)` list of our own status names (constants,
+/// never input, so inlining them is safe and keeps one statement per use).
+pub(crate) fn in_list<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
+    names
+        .into_iter()
+        .map(|s| format!("'{s}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `a.x, a.y` from `x, y`.
+pub(crate) fn prefixed(columns: &str, alias: &str) -> String {
+    columns
+        .split(", ")
+        .map(|c| format!("{alias}.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A mapper from a sqlx error to ours, naming the operation.
+pub(crate) fn query(operation: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    StoreError::query(operation)
+}
+
+#[async_trait::async_trait]
+impl<D: Dialect> super::Driver for SqlStore<D> {
+    fn backend(&self) -> Backend {
+        D::BACKEND
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.d
+            .pool()
+            .run("SELECT 1", &[])
+            .await
+            .map_err(query("ping"))?;
+        Ok(())
+    }
+
+    async fn listen(&self) -> Result<Box<dyn WakeStream>, StoreError> {
+        self.d.listen().await
+    }
+
+    async fn close(&self) {
+        self.d.close().await;
+    }
+}

@@ -1,0 +1,382 @@
+//! The queue's statements. Enqueues dedupe by a partial unique index on
+//! `(workspace_id, idempotency_key)` over active rows, so two concurrent
+//! enqueues of one key cannot both insert; outcome writes are fenced by
+//! `status = 'dispatched' AND lease_token = $token`.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, Utc};
+
+use super::rows::{self, QUEUE_COLUMNS};
+use super::{query, Arg, Dialect, Exec, Row, SqlStore, TxMode};
+use crate::model::queue::{claim_order, Enqueued, NewQueueItem, QueueItem, QueueStatus, Settled};
+use crate::store::{Claim, QueueStore, StoreError};
+
+/// One outcome to write: the claimed item (its id and lease token fence the
+/// write) and the model's decision.
+#[derive(Debug, Clone)]
+pub struct Settle<'a> {
+    pub item: &'a QueueItem,
+    pub settled: Settled,
+}
+
+/// The active statuses as an SQL list.
+pub(crate) fn active() -> String {
+    super::in_list(QueueStatus::ACTIVE.iter().map(|s| s.as_str()))
+}
+
+/// Insert `item` unless an active item holds its key; answers its id and
+/// whether it was a duplicate. The insert and the lookup of the active item
+/// can race with that item finishing; a second round then inserts.
+pub(crate) async fn insert_or_find<E: Exec>(
+    on: &mut E,
+    item: &NewQueueItem,
+    max_attempts: u32,
+    now: DateTime<Utc>,
+) -> Result<(i64, bool), StoreError> {
+    let insert = format!(
+        "INSERT INTO queue_items (workspace_id, caller, priority, method, body, idempotency_key,
+             max_attempts, enqueued_at, available_at, expires_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $8)
+         ON CONFLICT (workspace_id, idempotency_key)
+             WHERE status IN ({}) AND idempotency_key IS NOT NULL
+         DO NOTHING
+         RETURNING id",
+        active()
+    );
+    let find = format!(
+        "SELECT id FROM queue_items
+         WHERE workspace_id = $1 AND idempotency_key = $2 AND status IN ({})",
+        active()
+    );
+    for _ in 0..3 {
+        let inserted = on
+            .opt(
+                &insert,
+                &[
+                    Arg::Text(&item.workspace),
+                    Arg::OptText(item.caller.as_deref()),
+                    Arg::I32(item.priority.0),
+                    Arg::Text(&item.method),
+                    Arg::Text(&item.body),
+                    Arg::OptText(item.idempotency_key.as_deref()),
+                    Arg::I64(i64::from(max_attempts)),
+                    Arg::Time(now),
+                    Arg::OptTime(item.expires_at(now)),
+                ],
+            )
+            .await
+            .map_err(query("enqueue"))?;
+        if let Some(row) = inserted {
+            return Ok((row.i64("id")?, false));
+        }
+        let Some(key) = item.idempotency_key.as_deref() else {
+            break;
+        };
+        let existing = on
+            .opt(&find, &[Arg::Text(&item.workspace), Arg::Text(key)])
+            .await
+            .map_err(query("enqueue: find active item with key"))?;
+        if let Some(row) = existing {
+            return Ok((row.i64("id")?, true));
+        }
+    }
+    Err(StoreError::Contended {
+        operation: "enqueue",
+        id: item.workspace.clone(),
+    })
+}
+
+/// Active items of one workspace.
+pub(crate) async fn depth<E: Exec>(on: &mut E, workspace: &str) -> Result<u64, StoreError> {
+    let sql = format!(
+        "SELECT COUNT(*) AS n FROM queue_items WHERE workspace_id = $1 AND status IN ({})",
+        active()
+    );
+    let row = on
+        .opt(&sql, &[Arg::Text(workspace)])
+        .await
+        .map_err(query("queue depth"))?;
+    Ok(row.map(|r| r.i64("n")).transpose()?.unwrap_or(0).max(0) as u64)
+}
+
+/// Enqueue `items` in one transaction, one statement each, then wake the
+/// other nodes (the generic path; a dialect may batch it).
+pub(crate) async fn enqueue_each<D: Dialect>(
+    d: &D,
+    items: &[NewQueueItem],
+    max_attempts: u32,
+    now: DateTime<Utc>,
+) -> Result<Vec<Enqueued>, StoreError> {
+    let mut tx = d
+        .begin(TxMode::Write)
+        .await
+        .map_err(query("enqueue: begin"))?;
+    let mut ids = Vec::with_capacity(items.len());
+    for item in items {
+        ids.push(insert_or_find(&mut tx, item, max_attempts, now).await?);
+    }
+    // Depth once per workspace, after the batch (every item of a workspace gets it).
+    let mut depths = HashMap::new();
+    for item in items {
+        if !depths.contains_key(&item.workspace) {
+            let n = depth(&mut tx, &item.workspace).await?;
+            depths.insert(item.workspace.clone(), n);
+        }
+    }
+    D::commit(tx).await.map_err(query("enqueue: commit"))?;
+    let woken: BTreeSet<&str> = items.iter().map(|i| i.workspace.as_str()).collect();
+    d.woke(&woken.into_iter().collect::<Vec<_>>()).await;
+    Ok(items
+        .iter()
+        .zip(ids)
+        .map(|(item, (id, deduplicated))| Enqueued {
+            id,
+            depth: depths.get(&item.workspace).copied().unwrap_or(0),
+            deduplicated,
+        })
+        .collect())
+}
+
+/// The fenced outcome write of one claimed item.
+pub(crate) const SETTLE_SQL: &str = "UPDATE queue_items SET
+        status = $3, attempts = $4, available_at = $5, finished_at = $6,
+        last_error = $7, response = $8, updated_at = $9,
+        lease_token = NULL, claimed_by = NULL, lease_expires_at = NULL
+    WHERE id = $1 AND status = 'dispatched' AND lease_token = $2
+    RETURNING id";
+
+/// Settle rows one statement each, in one transaction (one commit).
+pub(crate) async fn settle_each<D: Dialect>(
+    d: &D,
+    rows: &[Settle<'_>],
+    now: DateTime<Utc>,
+) -> Result<Vec<i64>, StoreError> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut tx = d
+        .begin(TxMode::Write)
+        .await
+        .map_err(query("record outcomes: begin"))?;
+    let mut written = Vec::with_capacity(rows.len());
+    for r in rows {
+        let s = &r.settled;
+        let row = tx
+            .opt(
+                SETTLE_SQL,
+                &[
+                    Arg::I64(r.item.id),
+                    Arg::Text(r.item.lease_token.as_deref().unwrap_or_default()),
+                    Arg::Text(s.status.as_str()),
+                    Arg::I32(s.attempts),
+                    Arg::Time(s.available_at),
+                    Arg::OptTime(s.finished_at),
+                    Arg::OptText(s.last_error.as_deref()),
+                    Arg::OptText(s.response.as_deref()),
+                    Arg::Time(now),
+                ],
+            )
+            .await
+            .map_err(query("record outcome"))?;
+        if let Some(row) = row {
+            written.push(row.i64("id")?);
+        }
+    }
+    D::commit(tx)
+        .await
+        .map_err(query("record outcomes: commit"))?;
+    Ok(written)
+}
+
+#[async_trait::async_trait]
+impl<D: Dialect> QueueStore for SqlStore<D> {
+    async fn enqueue(
+        &self,
+        item: &NewQueueItem,
+        max_attempts: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Enqueued, StoreError> {
+        self.d.enqueue(item, max_attempts, now).await
+    }
+
+    async fn enqueue_batch(
+        &self,
+        items: &[NewQueueItem],
+        max_attempts: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Enqueued>, StoreError> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.d.enqueue_batch(items, max_attempts, now).await
+    }
+
+    async fn claim(&self, claim: Claim<'_>) -> Result<Vec<QueueItem>, StoreError> {
+        if claim.limit == 0 {
+            return Ok(Vec::new());
+        }
+        let token = uuid::Uuid::new_v4().to_string();
+        let found = self
+            .d
+            .pool()
+            .all(
+                self.d.claim_sql(),
+                &[
+                    Arg::Text(&token),
+                    Arg::Text(claim.node),
+                    Arg::Time(claim.lease_until),
+                    Arg::Time(claim.now),
+                    Arg::Text(claim.workspace),
+                    Arg::I64(i64::from(claim.limit)),
+                ],
+            )
+            .await
+            .map_err(query("claim"))?;
+        let mut claimed = rows::all(&found, rows::queue_item)?;
+        // RETURNING promises no order.
+        claim_order(&mut claimed);
+        Ok(claimed)
+    }
+
+    async fn settle(
+        &self,
+        rows: &[Settle<'_>],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<i64>, StoreError> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.d.settle(rows, now).await
+    }
+
+    async fn expire_due(&self, now: DateTime<Utc>) -> Result<Vec<QueueItem>, StoreError> {
+        let sql = format!(
+            "UPDATE queue_items SET status = 'expired', finished_at = $1, updated_at = $1
+             WHERE status = 'queued' AND expires_at IS NOT NULL AND expires_at <= $1
+             RETURNING {QUEUE_COLUMNS}"
+        );
+        let found = self
+            .d
+            .pool()
+            .all(&sql, &[Arg::Time(now)])
+            .await
+            .map_err(query("expire queue items"))?;
+        rows::all(&found, rows::queue_item)
+    }
+
+    async fn expired_leases(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<QueueItem>, StoreError> {
+        let sql = format!(
+            "SELECT {QUEUE_COLUMNS} FROM queue_items
+             WHERE status = 'dispatched' AND lease_expires_at <= $1
+             ORDER BY lease_expires_at, id LIMIT $2"
+        );
+        let found = self
+            .d
+            .pool()
+            .all(&sql, &[Arg::Time(now), Arg::I64(i64::from(limit))])
+            .await
+            .map_err(query("expired leases"))?;
+        rows::all(&found, rows::queue_item)
+    }
+
+    async fn ready_workspaces(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
+        let found = self
+            .d
+            .pool()
+            .all(
+                "SELECT DISTINCT workspace_id FROM queue_items
+                 WHERE status = 'queued' AND available_at <= $1
+                   AND (expires_at IS NULL OR expires_at > $1)
+                 ORDER BY workspace_id",
+                &[Arg::Time(now)],
+            )
+            .await
+            .map_err(query("ready workspaces"))?;
+        found.iter().map(|r| r.text("workspace_id")).collect()
+    }
+
+    async fn queue_depth(&self, workspace: &str) -> Result<u64, StoreError> {
+        depth(&mut self.d.pool(), workspace).await
+    }
+
+    async fn queue_counts(&self) -> Result<Vec<(QueueStatus, u64)>, StoreError> {
+        let found = self
+            .d
+            .pool()
+            .all(
+                "SELECT status, COUNT(*) AS n FROM queue_items GROUP BY status",
+                &[],
+            )
+            .await
+            .map_err(query("queue counts"))?;
+        found
+            .iter()
+            .map(|r| {
+                let status = r.text("status")?;
+                let parsed = QueueStatus::from_name(&status).ok_or(StoreError::Corrupt {
+                    table: "queue_items",
+                    column: "status".into(),
+                    value: status,
+                })?;
+                Ok((parsed, r.i64("n")?.max(0) as u64))
+            })
+            .collect()
+    }
+
+    async fn list_queue(
+        &self,
+        workspace: &str,
+        status: Option<QueueStatus>,
+        limit: u32,
+    ) -> Result<Vec<QueueItem>, StoreError> {
+        let sql = format!(
+            "SELECT {QUEUE_COLUMNS} FROM queue_items
+             WHERE workspace_id = $1 AND (CAST($2 AS TEXT) IS NULL OR status = $2)
+             ORDER BY id DESC LIMIT $3"
+        );
+        let found = self
+            .d
+            .pool()
+            .all(
+                &sql,
+                &[
+                    Arg::Text(workspace),
+                    Arg::OptText(status.map(QueueStatus::as_str)),
+                    Arg::I64(i64::from(limit)),
+                ],
+            )
+            .await
+            .map_err(query("list queue"))?;
+        rows::all(&found, rows::queue_item)
+    }
+
+    async fn get_queue_item(&self, id: i64) -> Result<Option<QueueItem>, StoreError> {
+        let sql = format!("SELECT {QUEUE_COLUMNS} FROM queue_items WHERE id = $1");
+        self.d
+            .pool()
+            .opt(&sql, &[Arg::I64(id)])
+            .await
+            .map_err(query("get queue item"))?
+            .as_ref()
+            .map(rows::queue_item)
+            .transpose()
+    }
+
+    async fn dispatched_by(&self, node: &str) -> Result<Vec<QueueItem>, StoreError> {
+        let sql = format!(
+            "SELECT {QUEUE_COLUMNS} FROM queue_items WHERE status = 'dispatched' AND claimed_by = $1"
+        );
+        let found = self
+            .d
+            .pool()
+            .all(&sql, &[Arg::Text(node)])
+            .await
+            .map_err(query("items dispatched by node"))?;
+        rows::all(&found, rows::queue_item)
+    }
+}

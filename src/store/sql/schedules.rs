@@ -1,0 +1,640 @@
+//! The schedules' statements: validated writes, the due query, the
+//! compare-and-set claim with its run record and queue item, and run outcomes
+//! as the model judges them.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, Utc};
+
+use super::queue::insert_or_find;
+use super::rows::{self, QUEUE_COLUMNS, RUN_COLUMNS, SCHEDULE_COLUMNS};
+use super::{prefixed, query, Arg, Dialect, Exec, Row, SqlStore, TxMode};
+use crate::model::queue::{NewQueueItem, QueueItem, QueueStatus};
+use crate::model::run::{judge, FinishedRun, ManualRun, RunOutcome, RunStatus, ScheduleRun};
+use crate::model::schedule::{NewSchedule, PreparedSchedule, Schedule, SchedulePatch};
+use crate::store::schedules::{ScheduleError, SlotFire};
+use crate::store::{ScheduleStore, StoreError};
+
+/// `$first, $first+1, …` for `n` values.
+pub(crate) fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn prepared_args(p: &PreparedSchedule) -> Vec<Arg<'_>> {
+    vec![
+        Arg::Text(&p.workspace),
+        Arg::Text(&p.name),
+        Arg::Text(&p.spec),
+        Arg::Text(&p.timezone),
+        Arg::Text(p.dst.as_str()),
+        Arg::Text(&p.prompt),
+        Arg::Bool(p.enabled),
+        Arg::OptTime(p.next_run_at),
+        Arg::I64(p.starting_deadline_ms),
+        Arg::I64(p.defer_window_ms),
+    ]
+}
+
+async fn get_on<E: Exec>(on: &mut E, id: i64, lock: &str) -> Result<Option<Schedule>, StoreError> {
+    let sql = format!("SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE id = $1{lock}");
+    on.opt(&sql, &[Arg::I64(id)])
+        .await
+        .map_err(query("get schedule"))?
+        .as_ref()
+        .map(rows::schedule)
+        .transpose()
+}
+
+/// Claim one slot inside the caller's transaction: the compare-and-set, the
+/// run record, the queue item. Answers whether this call won it.
+async fn claim_one<E: Exec>(
+    tx: &mut E,
+    fire: &SlotFire,
+    max_attempts: u32,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let c = &fire.claim;
+    let claimed = tx
+        .run(
+            "UPDATE schedules SET next_run_at = $3, last_run_at = $2, run_count = run_count + 1,
+                 last_status = CASE WHEN CAST($5 AS TEXT) IS NULL THEN last_status ELSE 'missed' END,
+                 last_error = CASE WHEN CAST($5 AS TEXT) IS NULL THEN last_error ELSE $5 END,
+                 updated_at = $4
+             WHERE id = $1 AND next_run_at = $2",
+            &[
+                Arg::I64(c.schedule_id),
+                Arg::Time(c.slot),
+                Arg::Time(c.next),
+                Arg::Time(now),
+                Arg::OptText(c.missed.as_deref()),
+            ],
+        )
+        .await
+        .map_err(query("claim slot"))?;
+    if claimed == 0 {
+        return Ok(false);
+    }
+    let status = if c.missed.is_some() {
+        RunStatus::Missed
+    } else {
+        RunStatus::Dispatched
+    };
+    let recorded = tx
+        .run(
+            "INSERT INTO schedule_runs (schedule_id, workspace_id, slot, manual,
+                 idempotency_key, status, started_at, finished_at, error)
+             VALUES ($1, $2, $3, FALSE, $4, $5, $6, $7, $8)
+             ON CONFLICT DO NOTHING",
+            &[
+                Arg::I64(c.schedule_id),
+                Arg::Text(&c.workspace),
+                Arg::Time(c.slot),
+                Arg::Text(&c.key),
+                Arg::Text(status.as_str()),
+                Arg::Time(now),
+                Arg::OptTime(c.missed.as_ref().map(|_| now)),
+                Arg::OptText(c.missed.as_deref()),
+            ],
+        )
+        .await
+        .map_err(query("claim slot: record run"))?;
+    // A slot fired before (the schedule was edited back onto it) is not
+    // fired twice.
+    if recorded == 0 {
+        return Ok(false);
+    }
+    if let (None, Some(item)) = (&c.missed, &fire.item) {
+        insert_or_find(tx, item, max_attempts, now).await?;
+    }
+    Ok(true)
+}
+
+/// Claim slots one statement each, in one transaction (the generic path).
+pub(crate) async fn claim_slots_each<D: Dialect>(
+    d: &D,
+    fires: &[SlotFire],
+    max_attempts: u32,
+    now: DateTime<Utc>,
+) -> Result<Vec<i64>, StoreError> {
+    let mut tx = d
+        .begin(TxMode::Write)
+        .await
+        .map_err(query("claim slots: begin"))?;
+    let mut won = Vec::with_capacity(fires.len());
+    for fire in fires {
+        if claim_one(&mut tx, fire, max_attempts, now).await? {
+            won.push(fire.claim.schedule_id);
+        }
+    }
+    D::commit(tx).await.map_err(query("claim slots: commit"))?;
+    let woken: BTreeSet<&str> = fires
+        .iter()
+        .filter(|f| won.contains(&f.claim.schedule_id) && f.claim.missed.is_none())
+        .filter_map(|f| f.item.as_ref().map(|i| i.workspace.as_str()))
+        .collect();
+    d.woke(&woken.into_iter().collect::<Vec<_>>()).await;
+    Ok(won)
+}
+
+#[async_trait::async_trait]
+impl<D: Dialect> ScheduleStore for SqlStore<D> {
+    async fn create_schedule(
+        &self,
+        new: &NewSchedule,
+        now: DateTime<Utc>,
+    ) -> Result<Schedule, ScheduleError> {
+        let p = PreparedSchedule::create(new, now)?;
+        let sql = format!(
+            "INSERT INTO schedules (workspace_id, name, spec, timezone, dst, prompt, enabled,
+                 next_run_at, starting_deadline_ms, defer_window_ms, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)
+             RETURNING {SCHEDULE_COLUMNS}"
+        );
+        let mut args = prepared_args(&p);
+        args.push(Arg::Time(now));
+        let row = self
+            .d
+            .pool()
+            .opt(&sql, &args)
+            .await
+            .map_err(query("create schedule"))?
+            .ok_or(StoreError::Contended {
+                operation: "create schedule",
+                id: p.name.clone(),
+            })?;
+        Ok(rows::schedule(&row)?)
+    }
+
+    async fn update_schedule(
+        &self,
+        id: i64,
+        patch: &SchedulePatch,
+        now: DateTime<Utc>,
+    ) -> Result<Schedule, ScheduleError> {
+        let mut tx = self
+            .d
+            .begin(TxMode::Write)
+            .await
+            .map_err(query("update schedule: begin"))?;
+        // Locked (or, on SQLite, under the write lock) so a concurrent edit
+        // cannot interleave between the read and the write.
+        let current = get_on(&mut tx, id, D::LOCK_ROWS)
+            .await?
+            .ok_or(ScheduleError::NotFound(id))?;
+        let p = PreparedSchedule::update(&current, patch, now)?;
+        let sql = format!(
+            "UPDATE schedules SET workspace_id = $1, name = $2, spec = $3, timezone = $4, dst = $5,
+                 prompt = $6, enabled = $7, next_run_at = $8, starting_deadline_ms = $9,
+                 defer_window_ms = $10, invalid = FALSE, invalid_error = NULL, updated_at = $11
+             WHERE id = $12 RETURNING {SCHEDULE_COLUMNS}"
+        );
+        let mut args = prepared_args(&p);
+        args.push(Arg::Time(now));
+        args.push(Arg::I64(id));
+        let row = tx
+            .opt(&sql, &args)
+            .await
+            .map_err(query("update schedule"))?
+            .ok_or(ScheduleError::NotFound(id))?;
+        let updated = rows::schedule(&row)?;
+        D::commit(tx)
+            .await
+            .map_err(query("update schedule: commit"))?;
+        Ok(updated)
+    }
+
+    async fn delete_schedule(&self, id: i64) -> Result<bool, StoreError> {
+        let n = self
+            .d
+            .pool()
+            .run("DELETE FROM schedules WHERE id = $1", &[Arg::I64(id)])
+            .await
+            .map_err(query("delete schedule"))?;
+        Ok(n > 0)
+    }
+
+    async fn get_schedule(&self, id: i64) -> Result<Option<Schedule>, StoreError> {
+        get_on(&mut self.d.pool(), id, "").await
+    }
+
+    async fn list_schedules(&self, workspace: Option<&str>) -> Result<Vec<Schedule>, StoreError> {
+        let sql = format!(
+            "SELECT {SCHEDULE_COLUMNS} FROM schedules
+             WHERE (CAST($1 AS TEXT) IS NULL OR workspace_id = $1) ORDER BY id"
+        );
+        let found = self
+            .d
+            .pool()
+            .all(&sql, &[Arg::OptText(workspace)])
+            .await
+            .map_err(query("list schedules"))?;
+        rows::all(&found, rows::schedule)
+    }
+
+    async fn due_schedules(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Schedule>, StoreError> {
+        let sql = format!(
+            "SELECT {SCHEDULE_COLUMNS} FROM schedules
+             WHERE enabled AND NOT invalid AND next_run_at IS NOT NULL AND next_run_at <= $1
+             ORDER BY next_run_at, id LIMIT $2"
+        );
+        let found = self
+            .d
+            .pool()
+            .all(&sql, &[Arg::Time(now), Arg::I64(i64::from(limit))])
+            .await
+            .map_err(query("due schedules"))?;
+        rows::all(&found, rows::schedule)
+    }
+
+    async fn claim_slots(
+        &self,
+        fires: &[SlotFire],
+        max_attempts: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<i64>, StoreError> {
+        if fires.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.d.claim_slots(fires, max_attempts, now).await
+    }
+
+    async fn fire_manual(
+        &self,
+        r: &ManualRun,
+        item: &NewQueueItem,
+        max_attempts: u32,
+        now: DateTime<Utc>,
+    ) -> Result<ScheduleRun, StoreError> {
+        let mut tx = self
+            .d
+            .begin(TxMode::Write)
+            .await
+            .map_err(query("fire now: begin"))?;
+        let sql = format!(
+            "INSERT INTO schedule_runs (schedule_id, workspace_id, slot, manual, idempotency_key,
+                 status, started_at)
+             VALUES ($1, $2, $3, TRUE, $4, 'dispatched', $5)
+             RETURNING {RUN_COLUMNS}"
+        );
+        let row = tx
+            .opt(
+                &sql,
+                &[
+                    Arg::I64(r.schedule_id),
+                    Arg::Text(&r.workspace),
+                    Arg::Time(r.slot),
+                    Arg::Text(&r.key),
+                    Arg::Time(now),
+                ],
+            )
+            .await
+            .map_err(query("fire now: record run"))?
+            .ok_or(StoreError::Contended {
+                operation: "fire now",
+                id: r.key.clone(),
+            })?;
+        let run = rows::run(&row)?;
+        insert_or_find(&mut tx, item, max_attempts, now).await?;
+        D::commit(tx).await.map_err(query("fire now: commit"))?;
+        self.d.woke(&[item.workspace.as_str()]).await;
+        Ok(run)
+    }
+
+    async fn mark_schedule_invalid(
+        &self,
+        seen: &Schedule,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let n = self
+            .d
+            .pool()
+            .run(
+                "UPDATE schedules SET invalid = TRUE, invalid_error = $5, last_error = $5,
+                     updated_at = $6
+                 WHERE id = $1 AND spec = $2 AND timezone = $3 AND dst = $4 AND NOT invalid",
+                &[
+                    Arg::I64(seen.id),
+                    Arg::Text(&seen.spec),
+                    Arg::Text(&seen.timezone),
+                    Arg::Text(seen.dst.as_str()),
+                    Arg::Text(error),
+                    Arg::Time(now),
+                ],
+            )
+            .await
+            .map_err(query("mark schedule invalid"))?;
+        Ok(n > 0)
+    }
+
+    async fn schedules_missing_next(&self) -> Result<Vec<Schedule>, StoreError> {
+        let sql = format!(
+            "SELECT {SCHEDULE_COLUMNS} FROM schedules
+             WHERE enabled AND next_run_at IS NULL AND NOT invalid ORDER BY id"
+        );
+        let found = self
+            .d
+            .pool()
+            .all(&sql, &[])
+            .await
+            .map_err(query("schedules missing next run"))?;
+        rows::all(&found, rows::schedule)
+    }
+
+    async fn repair_next_run(
+        &self,
+        id: i64,
+        next: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let n = self
+            .d
+            .pool()
+            .run(
+                "UPDATE schedules SET next_run_at = $2, updated_at = $3
+                 WHERE id = $1 AND next_run_at IS NULL",
+                &[Arg::I64(id), Arg::Time(next), Arg::Time(now)],
+            )
+            .await
+            .map_err(query("repair next run"))?;
+        Ok(n > 0)
+    }
+
+    async fn earliest_next_run(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let row = self
+            .d
+            .pool()
+            .opt(
+                "SELECT MIN(next_run_at) AS earliest FROM schedules WHERE enabled AND NOT invalid",
+                &[],
+            )
+            .await
+            .map_err(query("earliest next run"))?;
+        Ok(row.map(|r| r.opt_time("earliest")).transpose()?.flatten())
+    }
+
+    async fn finish_runs(
+        &self,
+        outcomes: &[(String, RunOutcome)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<FinishedRun>, StoreError> {
+        if outcomes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self
+            .d
+            .begin(TxMode::Write)
+            .await
+            .map_err(query("finish runs: begin"))?;
+        // Lock the runs, then their schedules, each set in id order, so two
+        // nodes finishing overlapping sets never wait on each other in a circle.
+        let keys: Vec<Arg<'_>> = outcomes.iter().map(|(k, _)| Arg::Text(k)).collect();
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM schedule_runs
+             WHERE status = 'dispatched' AND idempotency_key IN ({}) ORDER BY id{}",
+            placeholders(1, keys.len()),
+            D::LOCK_ROWS
+        );
+        let pending = tx
+            .all(&sql, &keys)
+            .await
+            .map_err(query("finish runs: read"))?;
+        let pending = rows::all(&pending, rows::run)?;
+        if pending.is_empty() {
+            D::commit(tx).await.map_err(query("finish runs: commit"))?;
+            return Ok(Vec::new());
+        }
+        let ids: BTreeSet<i64> = pending.iter().map(|r| r.schedule_id).collect();
+        let id_args: Vec<Arg<'_>> = ids.iter().map(|id| Arg::I64(*id)).collect();
+        let sql = format!(
+            "SELECT id, name, consecutive_empty_runs FROM schedules WHERE id IN ({}) ORDER BY id{}",
+            placeholders(1, id_args.len()),
+            D::LOCK_ROWS
+        );
+        let mut schedules: HashMap<i64, (String, i32)> = HashMap::new();
+        for row in tx
+            .all(&sql, &id_args)
+            .await
+            .map_err(query("finish runs: read schedules"))?
+        {
+            schedules.insert(
+                row.i64("id")?,
+                (row.text("name")?, row.i32("consecutive_empty_runs")?),
+            );
+        }
+        let by_key: HashMap<&str, &RunOutcome> =
+            outcomes.iter().map(|(k, o)| (k.as_str(), o)).collect();
+        let mut finished = Vec::with_capacity(pending.len());
+        let mut touched: BTreeSet<i64> = BTreeSet::new();
+        let mut last: HashMap<i64, (RunStatus, Option<String>)> = HashMap::new();
+        for mut run in pending {
+            let (Some(outcome), Some((name, count))) = (
+                by_key.get(run.key.as_str()),
+                schedules.get_mut(&run.schedule_id),
+            ) else {
+                continue;
+            };
+            let verdict = judge(outcome, *count);
+            tx.run(
+                "UPDATE schedule_runs SET status = $2, finished_at = $3, error = $4,
+                     response_summary = $5
+                 WHERE id = $1 AND status = 'dispatched'",
+                &[
+                    Arg::I64(run.id),
+                    Arg::Text(verdict.run_status.as_str()),
+                    Arg::Time(now),
+                    Arg::OptText(verdict.run_error.as_deref()),
+                    Arg::OptText(verdict.response_summary.as_deref()),
+                ],
+            )
+            .await
+            .map_err(query("finish run"))?;
+            *count = verdict.consecutive_empty_runs;
+            touched.insert(run.schedule_id);
+            last.insert(
+                run.schedule_id,
+                (verdict.last_status, verdict.last_error.clone()),
+            );
+            run.status = verdict.run_status;
+            run.finished_at = Some(now);
+            run.error = verdict.run_error;
+            run.response_summary = verdict.response_summary;
+            finished.push(FinishedRun {
+                run,
+                schedule_name: name.clone(),
+                consecutive_empty_runs: verdict.consecutive_empty_runs,
+            });
+        }
+        for id in touched {
+            let (Some((_, count)), Some((status, error))) = (schedules.get(&id), last.get(&id))
+            else {
+                continue;
+            };
+            tx.run(
+                "UPDATE schedules SET consecutive_empty_runs = $2, last_status = $3,
+                     last_error = $4, updated_at = $5
+                 WHERE id = $1",
+                &[
+                    Arg::I64(id),
+                    Arg::I32(*count),
+                    Arg::Text(status.as_str()),
+                    Arg::OptText(error.as_deref()),
+                    Arg::Time(now),
+                ],
+            )
+            .await
+            .map_err(query("finish runs: schedule status"))?;
+        }
+        D::commit(tx).await.map_err(query("finish runs: commit"))?;
+        Ok(finished)
+    }
+
+    async fn list_runs(
+        &self,
+        schedule_id: i64,
+        limit: u32,
+    ) -> Result<Vec<ScheduleRun>, StoreError> {
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM schedule_runs WHERE schedule_id = $1
+             ORDER BY slot DESC, id DESC LIMIT $2"
+        );
+        let found = self
+            .d
+            .pool()
+            .all(&sql, &[Arg::I64(schedule_id), Arg::I64(i64::from(limit))])
+            .await
+            .map_err(query("list runs"))?;
+        rows::all(&found, rows::run)
+    }
+
+    async fn get_run_by_key(&self, key: &str) -> Result<Option<ScheduleRun>, StoreError> {
+        let sql = format!("SELECT {RUN_COLUMNS} FROM schedule_runs WHERE idempotency_key = $1");
+        self.d
+            .pool()
+            .opt(&sql, &[Arg::Text(key)])
+            .await
+            .map_err(query("get run by key"))?
+            .as_ref()
+            .map(rows::run)
+            .transpose()
+    }
+
+    async fn settled_pending_runs(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<(ScheduleRun, QueueItem)>, StoreError> {
+        let finals = super::in_list(
+            QueueStatus::ALL
+                .iter()
+                .filter(|s| s.is_final())
+                .map(|s| s.as_str()),
+        );
+        let sql = format!(
+            "SELECT {}, {} FROM schedule_runs r
+             JOIN queue_items q
+               ON q.workspace_id = r.workspace_id AND q.idempotency_key = r.idempotency_key
+             WHERE r.status = 'dispatched' AND q.status IN ({finals})
+             ORDER BY r.started_at LIMIT $1",
+            aliased(RUN_COLUMNS, "r", "run_"),
+            aliased(QUEUE_COLUMNS, "q", "item_"),
+        );
+        let found = self
+            .d
+            .pool()
+            .all(&sql, &[Arg::I64(i64::from(limit))])
+            .await
+            .map_err(query("settled pending runs"))?;
+        found
+            .iter()
+            .map(|row| {
+                Ok((
+                    rows::run(&Prefixed {
+                        row,
+                        prefix: "run_",
+                    })?,
+                    rows::queue_item(&Prefixed {
+                        row,
+                        prefix: "item_",
+                    })?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn orphaned_runs(
+        &self,
+        started_before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<ScheduleRun>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM schedule_runs r
+             WHERE r.status = 'dispatched' AND r.started_at < $1
+               AND NOT EXISTS (SELECT 1 FROM queue_items q
+                   WHERE q.workspace_id = r.workspace_id AND q.idempotency_key = r.idempotency_key)
+             ORDER BY r.started_at LIMIT $2",
+            prefixed(RUN_COLUMNS, "r")
+        );
+        let found = self
+            .d
+            .pool()
+            .all(
+                &sql,
+                &[Arg::Time(started_before), Arg::I64(i64::from(limit))],
+            )
+            .await
+            .map_err(query("orphaned runs"))?;
+        rows::all(&found, rows::run)
+    }
+}
+
+/// `a.x AS px, a.y AS py` from `x, y`.
+fn aliased(columns: &str, alias: &str, prefix: &str) -> String {
+    columns
+        .split(", ")
+        .map(|c| format!("{alias}.{c} AS {prefix}{c}", c = c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A joined row read through one side's column names.
+struct Prefixed<'r, R> {
+    row: &'r R,
+    prefix: &'static str,
+}
+
+impl<R: Row> Prefixed<'_, R> {
+    fn col(&self, col: &str) -> String {
+        format!("{}{col}", self.prefix)
+    }
+}
+
+impl<R: Row> Row for Prefixed<'_, R> {
+    fn i64(&self, col: &str) -> Result<i64, StoreError> {
+        self.row.i64(&self.col(col))
+    }
+    fn i32(&self, col: &str) -> Result<i32, StoreError> {
+        self.row.i32(&self.col(col))
+    }
+    fn bool(&self, col: &str) -> Result<bool, StoreError> {
+        self.row.bool(&self.col(col))
+    }
+    fn text(&self, col: &str) -> Result<String, StoreError> {
+        self.row.text(&self.col(col))
+    }
+    fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError> {
+        self.row.opt_text(&self.col(col))
+    }
+    fn time(&self, col: &str) -> Result<DateTime<Utc>, StoreError> {
+        self.row.time(&self.col(col))
+    }
+    fn opt_time(&self, col: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.row.opt_time(&self.col(col))
+    }
+}

@@ -1,0 +1,240 @@
+//! The SQLite dialect: the embedded default.
+//!
+//! One file, created on first use, in WAL mode so readers do not block the
+//! single writer. SQLite serialises writers, so a claim needs no row locks:
+//! one `UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING` and nothing can
+//! interleave inside it; write transactions take the lock at `BEGIN
+//! IMMEDIATE`. Times are integer milliseconds since the epoch. Wakes travel
+//! on an in-process channel: one process owns the file.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{
+    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Sqlite, SqlitePool, Transaction};
+use tokio::sync::broadcast;
+
+use super::notify::{Wake, WakeStream};
+use super::sql::{Arg, Dialect, Exec, Row, SqlStore, TxMode};
+use super::{Backend, StoreError};
+use crate::model::time::from_millis;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// Wakes a slow listener may fall behind by before it is told it missed some.
+const WAKE_BUFFER: usize = 4096;
+
+pub struct SqliteDialect {
+    pool: SqlitePool,
+    wakes: broadcast::Sender<String>,
+}
+
+/// The SQLite store.
+pub type SqliteStore = SqlStore<SqliteDialect>;
+
+/// Open (creating if needed) the database file named by `url` and migrate it.
+pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
+    let connect = |source| StoreError::Connect {
+        url: url.to_string(),
+        source,
+    };
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(connect)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        // A writer waits for the lock instead of failing with SQLITE_BUSY.
+        .busy_timeout(Duration::from_secs(10))
+        .foreign_keys(true);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(8)
+        .connect_with(options)
+        .await
+        .map_err(connect)?;
+    MIGRATOR
+        .run(&pool)
+        .await
+        .map_err(|source| StoreError::Migrate {
+            url: url.to_string(),
+            source,
+        })?;
+    let (wakes, _) = broadcast::channel(WAKE_BUFFER);
+    Ok(SqlStore::new(SqliteDialect { pool, wakes }))
+}
+
+type Query<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>;
+
+fn bind<'q>(query: Query<'q>, arg: Arg<'q>) -> Query<'q> {
+    match arg {
+        Arg::I64(v) => query.bind(v),
+        Arg::OptI64(v) => query.bind(v),
+        Arg::I32(v) => query.bind(v),
+        Arg::Bool(v) => query.bind(v),
+        Arg::Text(v) => query.bind(v),
+        Arg::OptText(v) => query.bind(v),
+        Arg::Time(t) => query.bind(t.timestamp_millis()),
+        Arg::OptTime(t) => query.bind(t.map(|t| t.timestamp_millis())),
+    }
+}
+
+fn prepare<'q>(sql: &'q str, args: &[Arg<'q>]) -> Query<'q> {
+    args.iter().fold(sqlx::query(sql), |q, a| bind(q, *a))
+}
+
+fn unreadable(col: &str, err: sqlx::Error) -> StoreError {
+    StoreError::Corrupt {
+        table: "a result row",
+        column: col.to_string(),
+        value: err.to_string(),
+    }
+}
+
+fn get<'r, T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>>(
+    row: &'r SqliteRow,
+    col: &str,
+) -> Result<T, StoreError> {
+    sqlx::Row::try_get(row, col).map_err(|e| unreadable(col, e))
+}
+
+impl Row for SqliteRow {
+    fn i64(&self, col: &str) -> Result<i64, StoreError> {
+        get(self, col)
+    }
+    fn i32(&self, col: &str) -> Result<i32, StoreError> {
+        let wide: i64 = get(self, col)?;
+        i32::try_from(wide).map_err(|_| StoreError::Corrupt {
+            table: "a result row",
+            column: col.to_string(),
+            value: wide.to_string(),
+        })
+    }
+    fn bool(&self, col: &str) -> Result<bool, StoreError> {
+        get(self, col)
+    }
+    fn text(&self, col: &str) -> Result<String, StoreError> {
+        get(self, col)
+    }
+    fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError> {
+        get(self, col)
+    }
+    fn time(&self, col: &str) -> Result<DateTime<Utc>, StoreError> {
+        Ok(from_millis(get(self, col)?))
+    }
+    fn opt_time(&self, col: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(get::<Option<i64>>(self, col)?.map(from_millis))
+    }
+}
+
+/// Statements on the pool, each on its own.
+pub struct OnPool<'a>(&'a SqlitePool);
+
+#[async_trait::async_trait]
+impl Exec for OnPool<'_> {
+    type Row = SqliteRow;
+    async fn all(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<SqliteRow>, sqlx::Error> {
+        prepare(sql, args).fetch_all(self.0).await
+    }
+    async fn opt(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Option<SqliteRow>, sqlx::Error> {
+        prepare(sql, args).fetch_optional(self.0).await
+    }
+    async fn run(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64, sqlx::Error> {
+        Ok(prepare(sql, args).execute(self.0).await?.rows_affected())
+    }
+}
+
+#[async_trait::async_trait]
+impl Exec for Transaction<'static, Sqlite> {
+    type Row = SqliteRow;
+    async fn all(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<SqliteRow>, sqlx::Error> {
+        prepare(sql, args).fetch_all(&mut **self).await
+    }
+    async fn opt(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Option<SqliteRow>, sqlx::Error> {
+        prepare(sql, args).fetch_optional(&mut **self).await
+    }
+    async fn run(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64, sqlx::Error> {
+        Ok(prepare(sql, args)
+            .execute(&mut **self)
+            .await?
+            .rows_affected())
+    }
+}
+
+const CLAIM_SQL: &str = "UPDATE queue_items
+     SET status = 'dispatched', lease_token = $1, claimed_by = $2,
+         lease_expires_at = $3, updated_at = $4
+     WHERE id IN (
+         SELECT id FROM queue_items
+         WHERE workspace_id = $5 AND status = 'queued' AND available_at <= $4
+           AND (expires_at IS NULL OR expires_at > $4)
+         ORDER BY priority DESC, enqueued_at, id
+         LIMIT $6)
+     RETURNING id, workspace_id, caller, priority, method, body, idempotency_key, status, \
+         attempts, max_attempts, enqueued_at, available_at, expires_at, lease_token, claimed_by, \
+         lease_expires_at, last_error, response, finished_at";
+
+#[async_trait::async_trait]
+impl Dialect for SqliteDialect {
+    type Row = SqliteRow;
+    type Pool<'a> = OnPool<'a>;
+    type Tx = Transaction<'static, Sqlite>;
+
+    const BACKEND: Backend = Backend::Sqlite;
+    // The write transaction holds the whole database.
+    const LOCK_ROWS: &'static str = "";
+
+    fn pool(&self) -> OnPool<'_> {
+        OnPool(&self.pool)
+    }
+
+    async fn begin(&self, mode: TxMode) -> Result<Self::Tx, sqlx::Error> {
+        match mode {
+            TxMode::Write => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            TxMode::Read => self.pool.begin().await,
+        }
+    }
+
+    async fn commit(tx: Self::Tx) -> Result<(), sqlx::Error> {
+        tx.commit().await
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    fn claim_sql(&self) -> &str {
+        CLAIM_SQL
+    }
+
+    fn seconds_to_param1(since: &str) -> String {
+        format!("(($1 - {since}) / 1000)")
+    }
+
+    async fn woke(&self, workspaces: &[&str]) {
+        for w in workspaces {
+            // No receiver is fine: nobody is listening yet.
+            let _ = self.wakes.send((*w).to_string());
+        }
+    }
+
+    async fn listen(&self) -> Result<Box<dyn WakeStream>, StoreError> {
+        Ok(Box::new(Listener(self.wakes.subscribe())))
+    }
+}
+
+struct Listener(broadcast::Receiver<String>);
+
+#[async_trait::async_trait]
+impl WakeStream for Listener {
+    async fn next(&mut self) -> Wake {
+        match self.0.recv().await {
+            Ok(workspace) => Wake::Workspace(workspace),
+            Err(broadcast::error::RecvError::Lagged(_)) => Wake::Missed,
+            // The store is gone (closed): nothing will ever come again.
+            Err(broadcast::error::RecvError::Closed) => std::future::pending().await,
+        }
+    }
+}
