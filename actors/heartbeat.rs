@@ -50,10 +50,7 @@ impl HeartbeatState {
     /// The drain's view of `row` changed (a beat or a registration).
     fn tell_drain(&self, row: &Workspace) {
         if let Some(queue) = self.args.names.lookup::<QueueMsg>(names::QUEUE_DRAIN) {
-            let _ = queue.cast(QueueMsg::Capacity {
-                workspace: row.id.clone(),
-                spare: row.spare_capacity(),
-            });
+            let _ = queue.cast(QueueMsg::Capacity(Box::new(row.clone())));
         }
     }
 

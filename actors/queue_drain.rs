@@ -33,7 +33,8 @@ use crate::events::EventBus;
 use crate::messages::queue::{
     DrainReport, DrainTickReport, Internal, QueueError, QueueMsg, QueueOutcome, Reply, SendOutcome,
 };
-use crate::model::queue::{Backoff, Enqueued, NewQueueItem};
+use crate::model::outcome::Backoff;
+use crate::model::queue::{Enqueued, NewQueueItem};
 use crate::model::time;
 use crate::names::{self, Names};
 use crate::store::Store;
@@ -397,8 +398,8 @@ impl Actor for QueueDrainActor {
                 let effects = state.core.wake(&workspace, now);
                 state.run(effects);
             }
-            QueueMsg::Capacity { workspace, spare } => {
-                let effects = state.core.capacity(&workspace, spare, now);
+            QueueMsg::Capacity(row) => {
+                let effects = state.core.capacity(*row, now);
                 state.run(effects);
             }
             QueueMsg::Tick { now: at, reply } => state.tick(at.unwrap_or(now), reply),

@@ -25,7 +25,7 @@ use crate::messages::root::{ChildInfo, RootMsg};
 use crate::messages::scheduler::{ScheduleEvent, SchedulerMsg};
 use crate::messages::sweeper::{DelegationEvent, SweeperMsg};
 use crate::metrics::Metrics;
-use crate::model::queue::Backoff;
+use crate::model::outcome::Backoff;
 use crate::names::{self, Names};
 use crate::store::{self, Store, StoreError};
 

@@ -4,6 +4,8 @@
 
 mod support;
 
+use support::Ask;
+
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -91,39 +93,27 @@ impl Fixture {
 
     async fn sweep(&self, now: DateTime<Utc>) -> Result<SweepReport, SweeperError> {
         self.sweeper
-            .call(
-                |reply| SweeperMsg::Sweep {
-                    now: Some(now),
-                    reply: Some(reply),
-                },
-                None,
-            )
+            .ask(|reply| SweeperMsg::Sweep {
+                now: Some(now),
+                reply: Some(reply),
+            })
             .await
-            .unwrap()
-            .unwrap()
     }
 
     async fn create(&self, new: NewDelegation) -> Result<Created, SweeperError> {
         self.sweeper
-            .call(|reply| SweeperMsg::Create { new, reply }, None)
+            .ask(|reply| SweeperMsg::Create { new, reply })
             .await
-            .unwrap()
-            .unwrap()
     }
 
     async fn set(&self, id: &str, to: DelegationStatus) -> Transition {
         self.sweeper
-            .call(
-                |reply| SweeperMsg::SetStatus {
-                    id: id.into(),
-                    change: StatusChange::to(to),
-                    reply: Some(reply),
-                },
-                None,
-            )
+            .ask(|reply| SweeperMsg::SetStatus {
+                id: id.into(),
+                change: StatusChange::to(to),
+                reply: Some(reply),
+            })
             .await
-            .unwrap()
-            .unwrap()
             .unwrap()
     }
 
@@ -133,16 +123,11 @@ impl Fixture {
 
     async fn beat(&self, id: &str) -> DelegationBeatOutcome {
         self.heartbeat
-            .call(
-                |reply| HeartbeatMsg::DelegationBeat {
-                    delegation: id.into(),
-                    reply: Some(reply),
-                },
-                None,
-            )
+            .ask(|reply| HeartbeatMsg::DelegationBeat {
+                delegation: id.into(),
+                reply: Some(reply),
+            })
             .await
-            .unwrap()
-            .unwrap()
             .unwrap()
     }
 
@@ -228,16 +213,11 @@ async fn the_first_sweep_runs_at_start_and_reports_liveness(store: Store) {
 
     let report = fx
         .heartbeat
-        .call(
-            |reply| HeartbeatMsg::Health {
-                now: Some(t0()),
-                reply,
-            },
-            None,
-        )
-        .await
-        .unwrap()
-        .unwrap();
+        .ask(|reply| HeartbeatMsg::Health {
+            now: Some(t0()),
+            reply,
+        })
+        .await;
     let sweeper = report
         .actors
         .iter()
@@ -401,16 +381,11 @@ async fn delegation_beats_keep_work_alive_and_finished_work_refuses_them(store: 
     );
     let err = fx
         .heartbeat
-        .call(
-            |reply| HeartbeatMsg::DelegationBeat {
-                delegation: "ghost".into(),
-                reply: Some(reply),
-            },
-            None,
-        )
+        .ask(|reply| HeartbeatMsg::DelegationBeat {
+            delegation: "ghost".into(),
+            reply: Some(reply),
+        })
         .await
-        .unwrap()
-        .unwrap()
         .unwrap_err();
     assert_eq!(err.to_string(), "delegation \"ghost\" not found");
     assert_eq!(fx.heartbeat.get_status(), ActorStatus::Running);
@@ -439,21 +414,16 @@ async fn status_messages_publish_transitions_and_answer_refusals(store: Store) {
     ));
     let completed = fx
         .sweeper
-        .call(
-            |reply| SweeperMsg::SetStatus {
-                id: "d".into(),
-                change: StatusChange {
-                    to: Completed,
-                    error_detail: None,
-                    result: Some("done".into()),
-                },
-                reply: Some(reply),
+        .ask(|reply| SweeperMsg::SetStatus {
+            id: "d".into(),
+            change: StatusChange {
+                to: Completed,
+                error_detail: None,
+                result: Some("done".into()),
             },
-            None,
-        )
+            reply: Some(reply),
+        })
         .await
-        .unwrap()
-        .unwrap()
         .unwrap();
     assert!(matches!(
         completed,
@@ -525,17 +495,12 @@ async fn a_database_error_is_answered_not_a_crash(store: Store) {
     assert_eq!(fx.sweeper.get_status(), ActorStatus::Running);
     let answer = fx
         .sweeper
-        .call(
-            |reply| SweeperMsg::SetStatus {
-                id: "d".into(),
-                change: StatusChange::to(Completed),
-                reply: Some(reply),
-            },
-            None,
-        )
-        .await
-        .unwrap()
-        .unwrap();
+        .ask(|reply| SweeperMsg::SetStatus {
+            id: "d".into(),
+            change: StatusChange::to(Completed),
+            reply: Some(reply),
+        })
+        .await;
     assert!(matches!(answer, Err(SweeperError::Store(_))), "{answer:?}");
     fx.stop();
 }
@@ -679,16 +644,11 @@ async fn the_service_runs_the_sweeper_and_its_events_survive_a_restart(store: St
         .unwrap();
     let now = t0() + Span::minutes(5);
     let report = second
-        .call(
-            |reply| SweeperMsg::Sweep {
-                now: Some(now),
-                reply: Some(reply),
-            },
-            None,
-        )
+        .ask(|reply| SweeperMsg::Sweep {
+            now: Some(now),
+            reply: Some(reply),
+        })
         .await
-        .unwrap()
-        .unwrap()
         .unwrap();
     assert_eq!(report.failed, 1);
     let got = events.recv().await.unwrap();

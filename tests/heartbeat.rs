@@ -2,6 +2,8 @@
 
 mod support;
 
+use support::Ask;
+
 use std::time::Duration;
 
 use chrono::Duration as Span;
@@ -40,49 +42,34 @@ async fn beat(
     active: u32,
     max: Option<u32>,
 ) -> ringmaster::messages::heartbeat::BeatAck {
-    hb.call(
-        |reply| HeartbeatMsg::WorkspaceBeat {
-            beat: WorkspaceBeat {
-                workspace: id.into(),
-                active_tasks: active,
-                max_concurrent: max,
-            },
-            reply: Some(reply),
+    hb.ask(|reply| HeartbeatMsg::WorkspaceBeat {
+        beat: WorkspaceBeat {
+            workspace: id.into(),
+            active_tasks: active,
+            max_concurrent: max,
         },
-        None,
-    )
+        reply: Some(reply),
+    })
     .await
-    .unwrap()
-    .unwrap()
     .unwrap()
 }
 
 async fn tick(hb: &ActorRef<HeartbeatMsg>, now: chrono::DateTime<chrono::Utc>) -> Vec<String> {
-    hb.call(
-        |reply| HeartbeatMsg::Tick {
-            now: Some(now),
-            reply: Some(reply),
-        },
-        None,
-    )
+    hb.ask(|reply| HeartbeatMsg::Tick {
+        now: Some(now),
+        reply: Some(reply),
+    })
     .await
-    .unwrap()
-    .unwrap()
     .unwrap()
     .marked_offline
 }
 
 async fn health(hb: &ActorRef<HeartbeatMsg>, now: chrono::DateTime<chrono::Utc>) -> HealthReport {
-    hb.call(
-        |reply| HeartbeatMsg::Health {
-            now: Some(now),
-            reply,
-        },
-        None,
-    )
+    hb.ask(|reply| HeartbeatMsg::Health {
+        now: Some(now),
+        reply,
+    })
     .await
-    .unwrap()
-    .unwrap()
 }
 
 async fn beats_update_capacity_and_answer_spare_room(store: Store) {
@@ -97,20 +84,15 @@ async fn beats_update_capacity_and_answer_spare_room(store: Store) {
     assert_eq!((stored.active_tasks, stored.max_concurrent), (3, 3));
 
     let refused = hb
-        .call(
-            |reply| HeartbeatMsg::WorkspaceBeat {
-                beat: WorkspaceBeat {
-                    workspace: "".into(),
-                    active_tasks: 0,
-                    max_concurrent: None,
-                },
-                reply: Some(reply),
+        .ask(|reply| HeartbeatMsg::WorkspaceBeat {
+            beat: WorkspaceBeat {
+                workspace: "".into(),
+                active_tasks: 0,
+                max_concurrent: None,
             },
-            None,
-        )
-        .await
-        .unwrap()
-        .unwrap();
+            reply: Some(reply),
+        })
+        .await;
     assert_eq!(refused.unwrap_err().to_string(), "id: must not be empty");
     hb.stop(None);
 }

@@ -3,6 +3,8 @@
 
 mod support;
 
+use support::Ask;
+
 use std::time::Duration;
 
 use chrono::Duration as Span;
@@ -26,16 +28,11 @@ fn queue(h: &Harness) -> ActorRef<QueueMsg> {
 
 async fn enqueue(h: &Harness, item: NewQueueItem) -> Enqueued {
     queue(h)
-        .call(
-            |reply| QueueMsg::Enqueue {
-                item,
-                reply: Some(reply),
-            },
-            None,
-        )
+        .ask(|reply| QueueMsg::Enqueue {
+            item,
+            reply: Some(reply),
+        })
         .await
-        .unwrap()
-        .unwrap()
         .unwrap()
 }
 
@@ -90,16 +87,11 @@ async fn never_more_in_flight_than_the_workspace_has_room_for(store: Store) {
         .map(|i| NewQueueItem::new("w", a2a_message(&format!("m{i}"), "x")))
         .collect();
     queue(&h)
-        .call(
-            |reply| QueueMsg::EnqueueBatch {
-                items,
-                reply: Some(reply),
-            },
-            None,
-        )
+        .ask(|reply| QueueMsg::EnqueueBatch {
+            items,
+            reply: Some(reply),
+        })
         .await
-        .unwrap()
-        .unwrap()
         .unwrap();
     eventually(10, "all 12 delivered", || async {
         (h.fake.delivered().len() == 12).then_some(())
@@ -115,7 +107,7 @@ async fn never_more_in_flight_than_the_workspace_has_room_for(store: Store) {
         "in-flight count back to zero once every outcome is in",
         || async {
             let in_flight = queue(&h)
-                .call(QueueMsg::InFlight, None)
+                .call(QueueMsg::InFlight, Some(support::TIMEOUT))
                 .await
                 .ok()?
                 .success_or(())
@@ -373,10 +365,8 @@ async fn send_answers_the_response_when_delivered_at_once_or_queued(store: Store
     h.fake.set("w", Behavior::Reply("at once".into()));
     let item = NewQueueItem::new("w", a2a_message("s1", "x"));
     let out = queue(&h)
-        .call(|reply| QueueMsg::Send { item, reply }, None)
+        .ask(|reply| QueueMsg::Send { item, reply })
         .await
-        .unwrap()
-        .unwrap()
         .unwrap();
     match out {
         SendOutcome::Delivered { response, .. } => {
@@ -387,10 +377,8 @@ async fn send_answers_the_response_when_delivered_at_once_or_queued(store: Store
     h.beat("w", 1, 1).await;
     let item = NewQueueItem::new("w", a2a_message("s2", "x"));
     let out = queue(&h)
-        .call(|reply| QueueMsg::Send { item, reply }, None)
+        .ask(|reply| QueueMsg::Send { item, reply })
         .await
-        .unwrap()
-        .unwrap()
         .unwrap();
     assert!(
         matches!(out, SendOutcome::Queued { queue_depth: 1, .. }),
@@ -398,10 +386,8 @@ async fn send_answers_the_response_when_delivered_at_once_or_queued(store: Store
     );
     let bad = NewQueueItem::new("w", "{not json");
     let err = queue(&h)
-        .call(|reply| QueueMsg::Send { item: bad, reply }, None)
+        .ask(|reply| QueueMsg::Send { item: bad, reply })
         .await
-        .unwrap()
-        .unwrap()
         .unwrap_err();
     assert!(
         err.to_string().starts_with("body: is not valid JSON"),
@@ -420,26 +406,11 @@ fn one_slot() -> ringmaster::config::Config {
 }
 
 async fn in_flight(h: &Harness) -> InFlightReport {
-    queue(h)
-        .call(QueueMsg::InFlight, None)
-        .await
-        .unwrap()
-        .unwrap()
+    queue(h).ask(QueueMsg::InFlight).await
 }
 
 async fn tick_report(h: &Harness, now: chrono::DateTime<chrono::Utc>) -> DrainTickReport {
-    queue(h)
-        .call(
-            |reply| QueueMsg::Tick {
-                now: Some(now),
-                reply: Some(reply),
-            },
-            None,
-        )
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap()
+    h.queue_tick(now).await
 }
 
 /// Wait until the actor holds `running` deliveries and `buffered` prefetched items.
@@ -493,16 +464,11 @@ async fn with_prefetch_never_more_in_flight_than_the_room_anywhere(store: Store)
         .map(|i| NewQueueItem::new(["a", "b", "c"][i % 3], a2a_message(&format!("m{i}"), "x")))
         .collect();
     queue(&h)
-        .call(
-            |reply| QueueMsg::EnqueueBatch {
-                items,
-                reply: Some(reply),
-            },
-            None,
-        )
+        .ask(|reply| QueueMsg::EnqueueBatch {
+            items,
+            reply: Some(reply),
+        })
         .await
-        .unwrap()
-        .unwrap()
         .unwrap();
     eventually(20, "all 90 delivered", || async {
         (h.fake.delivered().len() == 90).then_some(())
@@ -801,16 +767,11 @@ async fn workspaces_starved_of_claim_budget_are_drained_when_a_claim_returns_emp
         .map(|w| NewQueueItem::new(format!("busy-{w}"), a2a_message(&format!("s{w}"), "x")))
         .collect();
     let enqueued = queue(&h)
-        .call(
-            |reply| QueueMsg::EnqueueBatch {
-                items,
-                reply: Some(reply),
-            },
-            None,
-        )
+        .ask(|reply| QueueMsg::EnqueueBatch {
+            items,
+            reply: Some(reply),
+        })
         .await
-        .unwrap()
-        .unwrap()
         .unwrap();
     for e in enqueued {
         wait_status(h.store(), e.id, QueueStatus::Completed).await;

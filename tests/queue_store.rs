@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Duration as Span, Utc};
 use ringmaster::model::a2a::a2a_message;
-use ringmaster::model::queue::{DispatchResult, NewQueueItem, Priority, QueueItem, QueueStatus};
+use ringmaster::model::outcome::DispatchResult;
+use ringmaster::model::queue::{NewQueueItem, Priority, QueueItem, QueueStatus};
 use ringmaster::store::{Claim, Recorded, Store};
 use support::at;
 

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use chrono::Duration as Span;
 use ringmaster::model::a2a::a2a_message;
-use ringmaster::model::queue::{DispatchResult, NewQueueItem};
+use ringmaster::model::outcome::DispatchResult;
+use ringmaster::model::queue::NewQueueItem;
 use ringmaster::model::run::{ManualRun, RunOutcome, RunStatus, SlotClaim, STALE_AFTER};
 use ringmaster::model::schedule::{NewSchedule, SchedulePatch};
 use ringmaster::schedule::DstPolicy;

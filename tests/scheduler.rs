@@ -5,15 +5,16 @@
 
 mod support;
 
+use support::Ask;
+
 use std::time::Duration;
 
 use chrono::{DateTime, Duration as Span, Utc};
 use ractor::ActorRef;
 use ringmaster::dispatch::Behavior;
-use ringmaster::messages::scheduler::{
-    ScheduleEvent, SchedulerError, SchedulerMsg, SchedulerTickReport, Upsert,
-};
-use ringmaster::model::queue::{DispatchResult, QueueStatus};
+use ringmaster::messages::scheduler::{ScheduleEvent, SchedulerError, SchedulerMsg, Upsert};
+use ringmaster::model::outcome::DispatchResult;
+use ringmaster::model::queue::QueueStatus;
 use ringmaster::model::run::{RunStatus, ScheduleRun, SlotClaim};
 use ringmaster::model::schedule::{NewSchedule, Schedule, SchedulePatch};
 use ringmaster::store::{Claim, SlotFire};
@@ -28,23 +29,6 @@ fn scheduler(h: &Harness) -> ActorRef<SchedulerMsg> {
     h.ringmaster.scheduler().unwrap()
 }
 
-/// Move the clock to `now` and tick the scheduler there.
-async fn tick(h: &Harness, now: DateTime<Utc>) -> SchedulerTickReport {
-    h.clock.set(now);
-    scheduler(h)
-        .call(
-            |reply| SchedulerMsg::Tick {
-                now: Some(now),
-                reply: Some(reply),
-            },
-            None,
-        )
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap()
-}
-
 /// Move the clock to `now`, then run the queue's tick there.
 async fn queue_tick(h: &Harness, now: DateTime<Utc>) {
     h.clock.set(now);
@@ -53,16 +37,11 @@ async fn queue_tick(h: &Harness, now: DateTime<Utc>) {
 
 async fn create(h: &Harness, new: NewSchedule) -> Schedule {
     scheduler(h)
-        .call(
-            |reply| SchedulerMsg::Upsert {
-                upsert: Upsert::Create(new),
-                reply,
-            },
-            None,
-        )
+        .ask(|reply| SchedulerMsg::Upsert {
+            upsert: Upsert::Create(new),
+            reply,
+        })
         .await
-        .unwrap()
-        .unwrap()
         .unwrap()
 }
 
@@ -110,17 +89,24 @@ async fn a_due_schedule_fires_once(db: &TestDb) {
     assert_eq!(s.next_run_at, Some(slot));
 
     assert!(
-        tick(&h, slot - Span::seconds(1)).await.fired.is_empty(),
+        h.scheduler_tick(slot - Span::seconds(1))
+            .await
+            .fired
+            .is_empty(),
         "not due yet"
     );
-    let report = tick(&h, slot).await;
+    let report = h.scheduler_tick(slot).await;
     let key = format!("cron:{}:2026-06-01T08:01:00Z", s.id);
     assert_eq!(report.fired.len(), 1);
     assert_eq!(report.fired[0].key, key);
     assert_eq!((report.lost, report.due), (0, 1));
     // The same instant again, and a later one before the next slot: nothing.
-    assert!(tick(&h, slot).await.fired.is_empty());
-    assert!(tick(&h, slot + Span::seconds(30)).await.fired.is_empty());
+    assert!(h.scheduler_tick(slot).await.fired.is_empty());
+    assert!(h
+        .scheduler_tick(slot + Span::seconds(30))
+        .await
+        .fired
+        .is_empty());
 
     let run = finished_run(&h, &key).await;
     assert_eq!(run.status, RunStatus::Ok);
@@ -173,7 +159,9 @@ async fn a_busy_workspace_gets_its_fire_within_the_defer_window_else_skipped(db:
         NewSchedule::new("w", "n", "* * * * *", "p").defer_window(Duration::from_secs(120)),
     )
     .await;
-    let first = tick(&h, at(2026, 6, 1, 8, 1, 0)).await.fired[0].key.clone();
+    let first = h.scheduler_tick(at(2026, 6, 1, 8, 1, 0)).await.fired[0]
+        .key
+        .clone();
     h.clock.set(at(2026, 6, 1, 8, 2, 30)); // inside the window
     assert_eq!(
         h.store()
@@ -190,7 +178,9 @@ async fn a_busy_workspace_gets_its_fire_within_the_defer_window_else_skipped(db:
     assert_eq!(finished_run(&h, &first).await.status, RunStatus::Ok);
 
     h.beat("w", 1, 1).await; // full again, and stays full
-    let second = tick(&h, at(2026, 6, 1, 8, 3, 0)).await.fired[0].key.clone();
+    let second = h.scheduler_tick(at(2026, 6, 1, 8, 3, 0)).await.fired[0]
+        .key
+        .clone();
     // The enqueue is a message: let it land (stamped 08:03) before time moves.
     eventually(10, "the second fire is queued", || async {
         let items = h
@@ -244,7 +234,7 @@ async fn three_empty_responses_make_stale_and_an_answer_resets(db: &TestDb) {
         if minute == 4 {
             h.fake.set("w", Behavior::Reply("something at last".into()));
         }
-        let report = tick(&h, at(2026, 6, 1, 8, minute, 0)).await;
+        let report = h.scheduler_tick(at(2026, 6, 1, 8, minute, 0)).await;
         let key = report.fired[0].key.clone();
         let run = finished_run(&h, &key).await;
         let sched = schedule(&h, s.id).await;
@@ -272,7 +262,7 @@ async fn a_three_hour_gap_is_missed_then_fires_normally(db: &TestDb) {
 
     // 35 minutes late, inside the deadline: the seven slots 08:05..08:35
     // coalesce into one fire, and the next is the first slot after now.
-    let r = tick(&h, at(2026, 6, 1, 8, 40, 0)).await;
+    let r = h.scheduler_tick(at(2026, 6, 1, 8, 40, 0)).await;
     assert_eq!(
         r.fired
             .iter()
@@ -286,7 +276,7 @@ async fn a_three_hour_gap_is_missed_then_fires_normally(db: &TestDb) {
     );
 
     // Down from 08:40 to 12:30: both slots are past the 1 h starting deadline.
-    let r = tick(&h, at(2026, 6, 1, 12, 30, 0)).await;
+    let r = h.scheduler_tick(at(2026, 6, 1, 12, 30, 0)).await;
     assert!(r.fired.is_empty(), "{r:?}");
     let mut missed: Vec<(i64, DateTime<Utc>)> =
         r.missed.iter().map(|f| (f.schedule_id, f.slot)).collect();
@@ -320,9 +310,9 @@ async fn a_three_hour_gap_is_missed_then_fires_normally(db: &TestDb) {
     }
 
     // Back to normal: the next slots fire.
-    let r = tick(&h, at(2026, 6, 1, 12, 35, 0)).await;
+    let r = h.scheduler_tick(at(2026, 6, 1, 12, 35, 0)).await;
     assert_eq!(r.fired.len(), 1);
-    let r = tick(&h, at(2026, 6, 1, 13, 0, 0)).await;
+    let r = h.scheduler_tick(at(2026, 6, 1, 13, 0, 0)).await;
     let mut fired: Vec<i64> = r.fired.iter().map(|f| f.schedule_id).collect();
     fired.sort();
     assert_eq!(fired, vec![hourly.id, five.id]);
@@ -354,7 +344,7 @@ async fn a_bad_row_is_marked_invalid_while_the_others_fire(db: &TestDb) {
     )
     .await;
 
-    let r = tick(&h, at(2026, 6, 1, 8, 1, 0)).await;
+    let r = h.scheduler_tick(at(2026, 6, 1, 8, 1, 0)).await;
     assert_eq!(
         r.fired.iter().map(|f| f.schedule_id).collect::<Vec<_>>(),
         vec![good.id]
@@ -379,29 +369,27 @@ async fn a_bad_row_is_marked_invalid_while_the_others_fire(db: &TestDb) {
         }
     }
     // They left the due set: the next tick neither reads nor retries them.
-    let r = tick(&h, at(2026, 6, 1, 8, 2, 0)).await;
+    let r = h.scheduler_tick(at(2026, 6, 1, 8, 2, 0)).await;
     assert_eq!((r.due, r.fired.len(), r.invalid.len()), (1, 1, 0));
     // Fixing the row through an update brings it back.
     let fixed = scheduler(&h)
-        .call(
-            |reply| SchedulerMsg::Upsert {
-                upsert: Upsert::Update {
-                    id: bad_spec.id,
-                    patch: SchedulePatch {
-                        spec: Some("* * * * *".into()),
-                        ..Default::default()
-                    },
+        .ask(|reply| SchedulerMsg::Upsert {
+            upsert: Upsert::Update {
+                id: bad_spec.id,
+                patch: SchedulePatch {
+                    spec: Some("* * * * *".into()),
+                    ..Default::default()
                 },
-                reply,
             },
-            None,
-        )
+            reply,
+        })
         .await
-        .unwrap()
-        .unwrap()
         .unwrap();
     assert!(!fixed.invalid);
-    assert_eq!(tick(&h, at(2026, 6, 1, 8, 3, 0)).await.fired.len(), 2);
+    assert_eq!(
+        h.scheduler_tick(at(2026, 6, 1, 8, 3, 0)).await.fired.len(),
+        2
+    );
     h.ringmaster.shutdown().await;
 }
 
@@ -414,12 +402,16 @@ async fn a_panicking_dispatcher_leaves_the_schedule_firing(db: &TestDb) {
     h.register("w", 1, t0()).await;
     h.fake.set("w", Behavior::Panic);
     let s = create(&h, NewSchedule::new("w", "n", "* * * * *", "p")).await;
-    let key = tick(&h, at(2026, 6, 1, 8, 1, 0)).await.fired[0].key.clone();
+    let key = h.scheduler_tick(at(2026, 6, 1, 8, 1, 0)).await.fired[0]
+        .key
+        .clone();
     let run = finished_run(&h, &key).await;
     assert_eq!(run.status, RunStatus::Error);
     assert!(run.error.unwrap().contains("dispatcher panicked"));
     h.fake.set("w", Behavior::Reply("fine now".into()));
-    let key = tick(&h, at(2026, 6, 1, 8, 2, 0)).await.fired[0].key.clone();
+    let key = h.scheduler_tick(at(2026, 6, 1, 8, 2, 0)).await.fired[0]
+        .key
+        .clone();
     assert_eq!(finished_run(&h, &key).await.status, RunStatus::Ok);
     let children = h.ringmaster.children().await.unwrap();
     assert!(children.iter().all(|c| c.restarts == 0), "{children:?}");
@@ -432,16 +424,11 @@ async fn run_now_fires_outside_the_timetable(db: &TestDb) {
     h.register("w", 1, t0()).await;
     let s = create(&h, NewSchedule::new("w", "n", "0 0 1 1 *", "p")).await;
     let run = scheduler(&h)
-        .call(
-            |reply| SchedulerMsg::RunNow {
-                schedule: s.id,
-                reply: Some(reply),
-            },
-            None,
-        )
+        .ask(|reply| SchedulerMsg::RunNow {
+            schedule: s.id,
+            reply: Some(reply),
+        })
         .await
-        .unwrap()
-        .unwrap()
         .unwrap();
     assert!(run.manual);
     assert_eq!(
@@ -455,16 +442,11 @@ async fn run_now_fires_outside_the_timetable(db: &TestDb) {
         "the timetable is untouched"
     );
     let missing = scheduler(&h)
-        .call(
-            |reply| SchedulerMsg::RunNow {
-                schedule: 424242,
-                reply: Some(reply),
-            },
-            None,
-        )
+        .ask(|reply| SchedulerMsg::RunNow {
+            schedule: 424242,
+            reply: Some(reply),
+        })
         .await
-        .unwrap()
-        .unwrap()
         .unwrap_err();
     assert_eq!(missing.to_string(), "schedule 424242 not found");
     h.ringmaster.shutdown().await;
@@ -473,16 +455,11 @@ async fn run_now_fires_outside_the_timetable(db: &TestDb) {
 async fn upsert_get_list_runs_delete_by_message(db: &TestDb) {
     let h = Harness::start(db.store.clone(), quiet_config(), t0()).await;
     let refused = scheduler(&h)
-        .call(
-            |reply| SchedulerMsg::Upsert {
-                upsert: Upsert::Create(NewSchedule::new("w", "n", "0 0 32 * *", "p")),
-                reply,
-            },
-            None,
-        )
+        .ask(|reply| SchedulerMsg::Upsert {
+            upsert: Upsert::Create(NewSchedule::new("w", "n", "0 0 32 * *", "p")),
+            reply,
+        })
         .await
-        .unwrap()
-        .unwrap()
         .unwrap_err();
     assert!(
         matches!(&refused, SchedulerError::Rejected(r) if r.field() == "cron"),
@@ -495,20 +472,15 @@ async fn upsert_get_list_runs_delete_by_message(db: &TestDb) {
     assert_eq!(got, Some(s.clone()));
     let listed = h.store().list_schedules(Some("w")).await.unwrap();
     assert_eq!(listed, vec![s.clone()]);
-    tick(&h, at(2026, 6, 1, 9, 0, 0)).await;
+    h.scheduler_tick(at(2026, 6, 1, 9, 0, 0)).await;
     let runs = h.store().list_runs(s.id, 10).await.unwrap();
     assert_eq!(runs.len(), 1);
     let deleted = scheduler(&h)
-        .call(
-            |reply| SchedulerMsg::Delete {
-                schedule: s.id,
-                reply,
-            },
-            None,
-        )
+        .ask(|reply| SchedulerMsg::Delete {
+            schedule: s.id,
+            reply,
+        })
         .await
-        .unwrap()
-        .unwrap()
         .unwrap();
     assert!(deleted);
     h.ringmaster.shutdown().await;
@@ -555,7 +527,10 @@ async fn start_up_repairs_schedules_without_a_next_run(db: &TestDb) {
         schedule(&h, broken.id).await.invalid.then_some(())
     })
     .await;
-    assert_eq!(tick(&h, at(2026, 6, 1, 9, 10, 0)).await.fired.len(), 1);
+    assert_eq!(
+        h.scheduler_tick(at(2026, 6, 1, 9, 10, 0)).await.fired.len(),
+        1
+    );
     h.ringmaster.shutdown().await;
 }
 
@@ -571,7 +546,9 @@ async fn lost_outcomes_and_lost_enqueues_are_reconciled(db: &TestDb) {
     )
     .await;
     // No workspace row yet: the item waits in the queue, undelivered.
-    let key = tick(&h, at(2026, 6, 1, 8, 1, 0)).await.fired[0].key.clone();
+    let key = h.scheduler_tick(at(2026, 6, 1, 8, 1, 0)).await.fired[0]
+        .key
+        .clone();
     // Deliver it behind the actors' backs: no outcome event is published.
     let store = h.store().clone();
     let claimed = eventually(10, "the fire is in the queue", || async {
@@ -603,7 +580,7 @@ async fn lost_outcomes_and_lost_enqueues_are_reconciled(db: &TestDb) {
         store.get_run_by_key(&key).await.unwrap().unwrap().status,
         RunStatus::Dispatched
     );
-    let r = tick(&h, at(2026, 6, 1, 8, 6, 30)).await;
+    let r = h.scheduler_tick(at(2026, 6, 1, 8, 6, 30)).await;
     assert_eq!(r.reconciled, 1);
     let run = store.get_run_by_key(&key).await.unwrap().unwrap();
     assert_eq!(
@@ -635,8 +612,8 @@ async fn lost_outcomes_and_lost_enqueues_are_reconciled(db: &TestDb) {
         )
         .await
         .unwrap();
-    assert_eq!(tick(&h, at(2026, 6, 1, 8, 7, 10)).await.requeued, 0);
-    let r = tick(&h, at(2026, 6, 1, 8, 11, 40)).await;
+    assert_eq!(h.scheduler_tick(at(2026, 6, 1, 8, 7, 10)).await.requeued, 0);
+    let r = h.scheduler_tick(at(2026, 6, 1, 8, 11, 40)).await;
     assert_eq!(r.requeued, 1);
     assert_eq!(finished_run(&h, &orphan_key).await.status, RunStatus::Ok);
     let items = store
@@ -656,7 +633,9 @@ async fn outcomes_survive_a_scheduler_restart(db: &TestDb) {
     h.register("w", 1, t0()).await;
     h.beat("w", 1, 1).await;
     create(&h, NewSchedule::new("w", "n", "* * * * *", "p")).await;
-    let key = tick(&h, at(2026, 6, 1, 8, 1, 0)).await.fired[0].key.clone();
+    let key = h.scheduler_tick(at(2026, 6, 1, 8, 1, 0)).await.fired[0]
+        .key
+        .clone();
     let old = scheduler(&h);
     old.kill();
     eventually(10, "scheduler restarted", || async {

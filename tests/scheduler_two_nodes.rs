@@ -13,7 +13,6 @@ mod support;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration as Span, Utc};
-use ringmaster::messages::scheduler::{SchedulerMsg, SchedulerTickReport};
 use ringmaster::model::queue::QueueStatus;
 use ringmaster::model::schedule::NewSchedule;
 use ringmaster::names::Names;
@@ -21,24 +20,6 @@ use support::{at, quiet_config, Harness};
 
 const SCHEDULES: usize = 1_000;
 const MINUTES: i64 = 60;
-
-async fn tick(h: &Harness, now: DateTime<Utc>) -> SchedulerTickReport {
-    h.clock.set(now);
-    h.ringmaster
-        .scheduler()
-        .unwrap()
-        .call(
-            |reply| SchedulerMsg::Tick {
-                now: Some(now),
-                reply: Some(reply),
-            },
-            None,
-        )
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_fire_each_of_sixty_thousand_slots_exactly_once() {
@@ -70,14 +51,14 @@ async fn two_nodes_fire_each_of_sixty_thousand_slots_exactly_once() {
     // A tick at the start instant waits out each node's start-up (its first
     // tick runs in post_start and reads the clock then).
     for node in &nodes {
-        assert!(tick(node, t0).await.fired.is_empty());
+        assert!(node.scheduler_tick(t0).await.fired.is_empty());
     }
     let mut fired: BTreeMap<(i64, DateTime<Utc>), usize> = BTreeMap::new();
     let mut per_node = [0usize; 2];
     let started = std::time::Instant::now();
     for minute in 1..=MINUTES {
         let now = t0 - Span::seconds(30) + Span::minutes(minute);
-        let (a, b) = tokio::join!(tick(&nodes[0], now), tick(&nodes[1], now));
+        let (a, b) = tokio::join!(nodes[0].scheduler_tick(now), nodes[1].scheduler_tick(now));
         for (n, report) in [a, b].into_iter().enumerate() {
             per_node[n] += report.fired.len();
             assert!(report.missed.is_empty() && report.invalid.is_empty());

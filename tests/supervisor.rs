@@ -2,6 +2,8 @@
 
 mod support;
 
+use support::Ask;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -151,10 +153,8 @@ impl Fixture {
 
     async fn health(&self) -> HealthReport {
         let hb: ActorRef<HeartbeatMsg> = self.names.heartbeat().expect("heartbeat running");
-        hb.call(|reply| HeartbeatMsg::Health { now: None, reply }, None)
+        hb.ask(|reply| HeartbeatMsg::Health { now: None, reply })
             .await
-            .unwrap()
-            .unwrap()
     }
 
     async fn restarts_in_health(&self, role: &str) -> u32 {
@@ -269,7 +269,7 @@ async fn failures_past_the_intensity_fail_the_root_and_the_host_sees_it() {
         fx.flaky("worker").unwrap().cast(FlakyMsg::Panic).unwrap();
         eventually(5, "restart", || async {
             let children = root
-                .call(RootMsg::Children, None)
+                .call(RootMsg::Children, Some(support::TIMEOUT))
                 .await
                 .ok()?
                 .success_or(())
@@ -330,7 +330,7 @@ async fn a_replacement_whose_pre_start_fails_is_counted_and_retried() {
         || async { (fx.restarts_in_health("worker").await == 3).then_some(()) },
     )
     .await;
-    let children = root.call(RootMsg::Children, None).await.unwrap().unwrap();
+    let children = root.ask(RootMsg::Children).await;
     assert_eq!(children[1].restarts, 3);
     assert!(children[1].running);
     assert_eq!(

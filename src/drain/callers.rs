@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use super::core::Effect;
+use super::effect::Effect;
 use crate::messages::queue::SendOutcome;
 use crate::model::queue::{QueueItem, QueueStatus};
 

@@ -18,7 +18,8 @@ use tokio::sync::mpsc;
 
 use crate::events::EventBus;
 use crate::messages::queue::{DrainReport, Finished, Internal, QueueMsg, QueueOutcome};
-use crate::model::queue::{Backoff, DispatchResult, QueueItem};
+use crate::model::outcome::{Backoff, DispatchResult};
+use crate::model::queue::QueueItem;
 use crate::names::{self, Names};
 use crate::store::{Settle, Store, StoreError};
 

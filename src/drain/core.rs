@@ -29,7 +29,8 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::callers::Callers;
-use crate::messages::queue::{InFlightReport, SendOutcome};
+pub use super::effect::Effect;
+use crate::messages::queue::InFlightReport;
 use crate::model::queue::QueueItem;
 use crate::model::workspace::Workspace;
 
@@ -44,36 +45,6 @@ pub struct CoreConfig {
     pub max_hold: TimeDelta,
     /// How long a workspace row read from the store is trusted.
     pub cache_for: TimeDelta,
-}
-
-/// What the shell must do.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Effect {
-    /// Read the workspace's row and report it with [`DrainCore::loaded`].
-    LoadWorkspace { workspace: String },
-    /// Claim up to `limit` items and report with [`DrainCore::claimed`].
-    Claim {
-        workspace: String,
-        seq: u64,
-        limit: u32,
-        now: DateTime<Utc>,
-    },
-    /// Deliver one claimed item; report its return with [`DrainCore::dispatched`].
-    Deliver {
-        item: Box<QueueItem>,
-        workspace: Box<Workspace>,
-    },
-    /// Buffered items that will not be delivered from here: `expired` past
-    /// their TTL, `released` back to the queue. Report with [`DrainCore::released`].
-    GiveBack {
-        workspace: String,
-        expired: Vec<QueueItem>,
-        released: Vec<QueueItem>,
-    },
-    /// Answer the `Send` caller waiting on this item.
-    Answer { item_id: i64, outcome: SendOutcome },
-    /// Come back with [`DrainCore::drain_dirty`] once the mailbox has moved on.
-    DrainSoon,
 }
 
 pub(super) type Effects = Vec<Effect>;
@@ -99,6 +70,8 @@ pub(super) struct Ws {
     /// Its row and when it was read.
     pub row: Option<(Workspace, DateTime<Utc>)>,
     pub loading: bool,
+    /// A fresher row arrived while a read was under way: its answer is old.
+    pub load_superseded: bool,
     pub in_flight: u32,
     pub buffer: VecDeque<Held>,
     pub claiming: Option<PendingClaim>,
@@ -183,16 +156,21 @@ impl DrainCore {
         out
     }
 
-    /// A beat (or registration) on this node: its row is stale; room wakes it.
-    pub fn capacity(&mut self, workspace: &str, spare: u32, now: DateTime<Utc>) -> Effects {
+    /// A beat (or registration) on this node wrote `row`: it replaces what
+    /// was cached (and what a read under way will answer); room wakes it.
+    pub fn capacity(&mut self, row: Workspace, now: DateTime<Utc>) -> Effects {
         let mut out = Vec::new();
-        self.w(workspace).row = None;
+        let workspace = row.id.clone();
+        let spare = row.spare_capacity();
+        let w = self.w(&workspace);
+        w.load_superseded = w.loading;
+        w.row = Some((row, now));
         if spare > 0 {
-            self.w(workspace).busy = false;
-            self.mark_woken(workspace);
-            self.pump(workspace, now, &mut out);
+            w.busy = false;
+            self.mark_woken(&workspace);
+            self.pump(&workspace, now, &mut out);
         }
-        self.tidy(workspace);
+        self.tidy(&workspace);
         out
     }
 
@@ -205,7 +183,15 @@ impl DrainCore {
         now: DateTime<Utc>,
     ) -> Effects {
         let mut out = Vec::new();
-        self.w(workspace).loading = false;
+        let w = self.w(workspace);
+        w.loading = false;
+        if std::mem::take(&mut w.load_superseded) {
+            // A beat replaced the row after this read began: the beat's is newer.
+            self.pump(workspace, now, &mut out);
+            self.settle_callers(workspace, &mut out);
+            self.tidy(workspace);
+            return out;
+        }
         match row {
             Ok(Some(row)) => {
                 self.w(workspace).row = Some((row, now));

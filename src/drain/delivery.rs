@@ -11,7 +11,8 @@ use super::completer::{Completer, Completion};
 use crate::clock::SharedClock;
 use crate::dispatch::{Delivery, DispatchError, DispatchOutcome, Dispatcher};
 use crate::messages::queue::{DrainReport, Internal, QueueMsg};
-use crate::model::queue::{DispatchResult, QueueItem};
+use crate::model::outcome::DispatchResult;
+use crate::model::queue::QueueItem;
 use crate::model::workspace::Workspace;
 use crate::names::{self, Names};
 

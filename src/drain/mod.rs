@@ -17,9 +17,11 @@ pub mod claims;
 pub mod completer;
 pub mod core;
 pub mod delivery;
+mod effect;
 pub mod giveback;
 pub mod listen;
 mod pump;
 pub mod sweep;
 
-pub use self::core::{CoreConfig, DrainCore, Effect};
+pub use self::core::{CoreConfig, DrainCore};
+pub use self::effect::Effect;

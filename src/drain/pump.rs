@@ -4,7 +4,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::core::{DrainCore, Effect, Effects, Flight, Held, PendingClaim, Ws};
+use super::core::{DrainCore, Effects, Flight, Held, PendingClaim, Ws};
+use super::effect::Effect;
 use crate::model::queue::QueueItem;
 use crate::model::workspace::Workspace;
 

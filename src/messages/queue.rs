@@ -78,11 +78,9 @@ pub enum QueueMsg {
     Wake {
         workspace: String,
     },
-    /// From the HeartbeatActor: the workspace's spare capacity now.
-    Capacity {
-        workspace: String,
-        spare: u32,
-    },
+    /// From the HeartbeatActor: a workspace's row as a beat or registration
+    /// just wrote it (its capacity and URL now).
+    Capacity(Box<crate::model::workspace::Workspace>),
     /// Safety net: expire TTLs, rescue lost leases, give back buffered items
     /// held too long, drain every ready workspace.
     Tick {

@@ -7,15 +7,16 @@
 //! - [`time`]: time arithmetic that cannot overflow or panic.
 //! - [`text`]: ids, names and free text: charsets, lengths, no NUL.
 //! - [`workspace`]: the registry's rows, registrations, beats, spare capacity.
-//! - [`queue`]: queue items, their states, and what an outcome does to one
-//!   (retry, backoff, dead, lost lease).
+//! - [`queue`]: queue items, their states and their validation;
+//!   [`outcome`]: what an outcome does to one (retry, backoff, dead, lost lease).
 //! - [`delegation`]: the ledger's state machine and the sweep's two rules.
 //! - [`schedule`] and [`run`]: schedules, their validation, the first fire,
 //!   and how a fire's outcome becomes a run record (the stale rule).
 //! - [`a2a`]: the A2A message a fire sends and how a response's text is read.
 //!
 //! ```
-//! use ringmaster::model::queue::{fixture, Backoff, DispatchResult, QueueStatus};
+//! use ringmaster::model::outcome::{Backoff, DispatchResult};
+//! use ringmaster::model::queue::{fixture, QueueStatus};
 //!
 //! let now = chrono::Utc::now();
 //! let error = DispatchResult::Error { message: "HTTP 500".into() };
@@ -28,6 +29,7 @@ pub mod a2a;
 pub mod delegation;
 pub mod error;
 pub mod limits;
+pub mod outcome;
 pub mod queue;
 pub mod run;
 pub mod schedule;

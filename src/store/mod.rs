@@ -2,7 +2,7 @@
 //!
 //! SQLite is the embedded default (one file, one writer); PostgreSQL is for
 //! several nodes sharing the work. Each domain (workspaces, the queue,
-//! schedules, delegations) is a trait in its own file here, and so is the
+//! schedules, their runs, delegations) is a trait in its own file here, and so is the
 //! notification channel ([`notify`]). They are implemented once, in [`sql`],
 //! over a dialect: [`sqlite`] and [`postgres`] hold only what differs between
 //! the two databases. One conformance suite (`tests/store_conformance.rs` and
@@ -18,6 +18,7 @@ mod lease;
 pub mod notify;
 pub mod postgres;
 pub mod queue;
+pub mod runs;
 pub mod schedules;
 pub mod sql;
 pub mod sqlite;
@@ -30,6 +31,7 @@ pub use error::StoreError;
 pub use lease::Leased;
 pub use notify::{Wake, WakeStream};
 pub use queue::{Claim, QueueStore, Recorded, Settle};
+pub use runs::RunStore;
 pub use schedules::{ScheduleError, ScheduleStore, SlotFire};
 pub use workspaces::WorkspaceStore;
 
@@ -43,7 +45,7 @@ pub enum Backend {
 /// Everything a driver offers. New domains join here as supertraits.
 #[async_trait::async_trait]
 pub trait Driver:
-    WorkspaceStore + QueueStore + ScheduleStore + DelegationStore + Send + Sync + 'static
+    WorkspaceStore + QueueStore + ScheduleStore + RunStore + DelegationStore + Send + Sync + 'static
 {
     fn backend(&self) -> Backend;
 

@@ -10,11 +10,9 @@
 
 use chrono::{DateTime, Utc};
 
-pub use super::sql::Settle;
 use super::StoreError;
-use crate::model::queue::{
-    Backoff, DispatchResult, Enqueued, NewQueueItem, QueueItem, QueueStatus,
-};
+use crate::model::outcome::{Backoff, DispatchResult, Settled};
+use crate::model::queue::{Enqueued, NewQueueItem, QueueItem, QueueStatus};
 
 /// A claim request: up to `limit` items of `workspace`, leased until `lease_until`.
 #[derive(Debug, Clone)]
@@ -25,6 +23,14 @@ pub struct Claim<'a> {
     pub lease_until: DateTime<Utc>,
     /// Which node holds the lease (for operators and the rescue log).
     pub node: &'a str,
+}
+
+/// One outcome to write: the claimed item (its id and lease token fence the
+/// write) and the model's decision.
+#[derive(Debug, Clone)]
+pub struct Settle<'a> {
+    pub item: &'a QueueItem,
+    pub settled: Settled,
 }
 
 /// What recording one outcome did.

@@ -10,8 +10,8 @@
 use chrono::{DateTime, Utc};
 
 use super::StoreError;
-use crate::model::queue::{NewQueueItem, QueueItem};
-use crate::model::run::{FinishedRun, ManualRun, RunOutcome, ScheduleRun, SlotClaim};
+use crate::model::queue::NewQueueItem;
+use crate::model::run::{ManualRun, ScheduleRun, SlotClaim};
 use crate::model::schedule::{NewSchedule, Schedule, SchedulePatch, ScheduleRejected};
 
 /// Why a schedule could not be created, changed or found.
@@ -121,35 +121,4 @@ pub trait ScheduleStore {
 
     /// The earliest `next_run_at` of the enabled, valid schedules.
     async fn earliest_next_run(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
-
-    /// Write outcomes of `dispatched` runs, by key, and update their schedules
-    /// as [`crate::model::run::judge`] decides. A run no longer `dispatched`
-    /// (another node wrote it) is left alone and missing from the answer.
-    async fn finish_runs(
-        &self,
-        outcomes: &[(String, RunOutcome)],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<FinishedRun>, StoreError>;
-
-    /// A schedule's runs, newest slot first.
-    async fn list_runs(&self, schedule_id: i64, limit: u32)
-        -> Result<Vec<ScheduleRun>, StoreError>;
-
-    async fn get_run_by_key(&self, key: &str) -> Result<Option<ScheduleRun>, StoreError>;
-
-    /// `dispatched` runs whose queue item is final: outcomes a restart (or a
-    /// lost event) kept from being written.
-    async fn settled_pending_runs(
-        &self,
-        limit: u32,
-    ) -> Result<Vec<(ScheduleRun, QueueItem)>, StoreError>;
-
-    /// `dispatched` runs started before `started_before` that have no queue
-    /// item at all (written by a version without the outbox, or whose item
-    /// was removed by hand).
-    async fn orphaned_runs(
-        &self,
-        started_before: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<ScheduleRun>, StoreError>;
 }

@@ -14,6 +14,35 @@ use ringmaster::store::{self, Store};
 
 pub const POSTGRES_URL_VAR: &str = "RINGMASTER_TEST_POSTGRES_URL";
 
+/// The longest any test waits for an actor's answer: a missing answer fails
+/// the test instead of hanging it.
+pub const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `ask`: send a message built around a reply port and wait at most
+/// [`TIMEOUT`] for the answer, failing the test if none comes.
+pub trait Ask<M: ractor::Message> {
+    fn ask<T: Send + 'static>(
+        &self,
+        message: impl FnOnce(ractor::RpcReplyPort<T>) -> M,
+    ) -> impl std::future::Future<Output = T>;
+}
+
+impl<M: ractor::Message> Ask<M> for ractor::ActorRef<M> {
+    async fn ask<T: Send + 'static>(
+        &self,
+        message: impl FnOnce(ractor::RpcReplyPort<T>) -> M,
+    ) -> T {
+        match self.call(message, Some(TIMEOUT)).await {
+            Ok(ractor::rpc::CallResult::Success(answer)) => answer,
+            Ok(ractor::rpc::CallResult::Timeout) => panic!("no answer within {TIMEOUT:?}"),
+            Ok(ractor::rpc::CallResult::SenderError) => {
+                panic!("the actor stopped before answering")
+            }
+            Err(err) => panic!("the actor is not running: {err}"),
+        }
+    }
+}
+
 /// A database made for one test; the temp dir keeps a SQLite file alive.
 pub struct TestDb {
     pub store: Store,
@@ -83,12 +112,12 @@ pub async fn record(
     store: &Store,
     id: i64,
     token: &str,
-    result: &ringmaster::model::queue::DispatchResult,
+    result: &ringmaster::model::outcome::DispatchResult,
     now: DateTime<Utc>,
 ) -> Result<ringmaster::store::Recorded, ringmaster::store::StoreError> {
     let mut item = store.get_queue_item(id).await?.expect("the item exists");
     item.lease_token = Some(token.to_string());
-    let backoff = ringmaster::model::queue::Backoff {
+    let backoff = ringmaster::model::outcome::Backoff {
         base: std::time::Duration::from_secs(4),
         max: std::time::Duration::from_secs(3600),
     };
@@ -244,42 +273,51 @@ impl Harness {
     /// A workspace beat through the HeartbeatActor (which wakes the drain).
     pub async fn beat(&self, ws: &str, active: u32, max: u32) {
         use ringmaster::messages::heartbeat::HeartbeatMsg;
+        let beat = ringmaster::model::workspace::WorkspaceBeat::new(ws, active, Some(max))
+            .expect("a valid beat");
         self.ringmaster
             .heartbeat()
             .unwrap()
-            .call(
-                |reply| HeartbeatMsg::WorkspaceBeat {
-                    beat: ringmaster::model::workspace::WorkspaceBeat {
-                        workspace: ws.into(),
-                        active_tasks: active,
-                        max_concurrent: Some(max),
-                    },
-                    reply: Some(reply),
-                },
-                None,
-            )
+            .ask(|reply| HeartbeatMsg::WorkspaceBeat {
+                beat,
+                reply: Some(reply),
+            })
             .await
-            .unwrap()
-            .unwrap()
             .unwrap();
     }
 
-    /// The QueueDrainActor's safety-net tick at `now`, awaited.
-    pub async fn queue_tick(&self, now: DateTime<Utc>) {
+    /// The QueueDrainActor's safety-net tick at `now`, awaited: its report.
+    pub async fn queue_tick(
+        &self,
+        now: DateTime<Utc>,
+    ) -> ringmaster::messages::queue::DrainTickReport {
         use ringmaster::messages::queue::QueueMsg;
         self.ringmaster
             .queue()
             .unwrap()
-            .call(
-                |reply| QueueMsg::Tick {
-                    now: Some(now),
-                    reply: Some(reply),
-                },
-                None,
-            )
+            .ask(|reply| QueueMsg::Tick {
+                now: Some(now),
+                reply: Some(reply),
+            })
             .await
             .unwrap()
+    }
+
+    /// Move the clock to `now` and tick the scheduler there: its report.
+    pub async fn scheduler_tick(
+        &self,
+        now: DateTime<Utc>,
+    ) -> ringmaster::messages::scheduler::SchedulerTickReport {
+        use ringmaster::messages::scheduler::SchedulerMsg;
+        self.clock.set(now);
+        self.ringmaster
+            .scheduler()
             .unwrap()
-            .unwrap();
+            .ask(|reply| SchedulerMsg::Tick {
+                now: Some(now),
+                reply: Some(reply),
+            })
+            .await
+            .unwrap()
     }
 }

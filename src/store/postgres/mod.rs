@@ -21,7 +21,8 @@ use sqlx::{PgPool, Postgres, Transaction};
 
 use super::notify::WakeStream;
 use super::schedules::SlotFire;
-use super::sql::{Arg, Dialect, Exec, Row, Settle, SqlStore, TxMode};
+use super::sql::{Arg, Dialect, Exec, Row, SqlStore, TxMode};
+use super::Settle;
 use super::{redact, Backend, StoreError};
 use crate::model::queue::{Enqueued, NewQueueItem};
 

@@ -4,8 +4,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
-use crate::store::sql::Settle;
-use crate::store::StoreError;
+use crate::store::{Settle, StoreError};
 
 pub(super) async fn batch(
     pool: &PgPool,

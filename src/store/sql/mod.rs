@@ -16,6 +16,7 @@
 mod delegations;
 mod queue;
 pub(crate) mod rows;
+mod runs;
 mod schedules;
 mod workspaces;
 
@@ -23,10 +24,10 @@ use chrono::{DateTime, Utc};
 
 use super::notify::WakeStream;
 use super::schedules::SlotFire;
+use super::Settle;
 use super::{Backend, StoreError};
 use crate::model::queue::{Enqueued, NewQueueItem};
 
-pub use queue::Settle;
 pub(crate) use queue::{enqueue_each, settle_each};
 pub(crate) use schedules::claim_slots_each;
 

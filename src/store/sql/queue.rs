@@ -9,16 +9,9 @@ use chrono::{DateTime, Utc};
 
 use super::rows::{self, QUEUE_COLUMNS};
 use super::{query, Arg, Dialect, Exec, Row, SqlStore, TxMode};
-use crate::model::queue::{claim_order, Enqueued, NewQueueItem, QueueItem, QueueStatus, Settled};
-use crate::store::{Claim, QueueStore, StoreError};
 
-/// One outcome to write: the claimed item (its id and lease token fence the
-/// write) and the model's decision.
-#[derive(Debug, Clone)]
-pub struct Settle<'a> {
-    pub item: &'a QueueItem,
-    pub settled: Settled,
-}
+use crate::model::queue::{claim_order, Enqueued, NewQueueItem, QueueItem, QueueStatus};
+use crate::store::{Claim, QueueStore, Settle, StoreError};
 
 /// The active statuses as an SQL list.
 pub(crate) fn active() -> String {
