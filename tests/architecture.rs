@@ -70,7 +70,6 @@ fn graph() -> BTreeMap<Vec<String>, BTreeSet<Vec<String>>> {
     let path = regex::Regex::new(r"\b(crate|super)((?:::[a-z_][a-z0-9_]*)+)").unwrap();
     let mut graph = BTreeMap::new();
     for (me, (file, text)) in &sources {
-        let is_mod = file.ends_with("mod.rs") || file.ends_with("lib.rs");
         let mut deps = BTreeSet::new();
         for cap in path.captures_iter(&code(file, text)) {
             let tail: Vec<String> = cap[2]
@@ -78,10 +77,9 @@ fn graph() -> BTreeMap<Vec<String>, BTreeSet<Vec<String>>> {
                 .split("::")
                 .map(str::to_string)
                 .collect();
+            // `super` is the parent module, for a `mod.rs` as for a file.
             let mut full: Vec<String> = if &cap[1] == "crate" {
                 Vec::new()
-            } else if is_mod {
-                me[..me.len().saturating_sub(1)].to_vec()
             } else {
                 me[..me.len().saturating_sub(1)].to_vec()
             };
