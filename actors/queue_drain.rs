@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use ractor::{Actor, ActorProcessingErr, ActorRef};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
 use crate::clock::SharedClock;
 use crate::dispatch::Dispatcher;
@@ -30,11 +30,13 @@ use crate::drain::giveback::give_back;
 use crate::drain::sweep::SweepTask;
 use crate::drain::{listen, CoreConfig, DrainCore, Effect};
 use crate::events::EventBus;
+use crate::ingest::Ingest;
 use crate::messages::queue::{
-    DrainReport, DrainTickReport, Internal, QueueError, QueueMsg, QueueOutcome, Reply, SendOutcome,
+    DrainReport, DrainTickReport, Internal, QueueError, QueueMsg, QueueOutcome, Quiesced, Reply,
+    SendOutcome,
 };
 use crate::model::outcome::Backoff;
-use crate::model::queue::{Enqueued, NewQueueItem};
+use crate::model::queue::NewQueueItem;
 use crate::model::time;
 use crate::names::{self, Names};
 use crate::store::Store;
@@ -60,6 +62,8 @@ pub struct QueueDrainArgs {
     pub tick: Duration,
     pub backoff: Backoff,
     pub events: EventBus<QueueOutcome>,
+    /// The group-committed enqueue path, shared by every incarnation.
+    pub ingest: Ingest,
 }
 
 /// The longest an item waits in the prefetch buffer before it goes back to
@@ -75,6 +79,9 @@ const WORKSPACE_CACHE: Duration = Duration::from_secs(1);
 /// How much longer than one delivery a `Send` caller may wait for its answer.
 const SEND_ANSWER_MARGIN: Duration = Duration::from_secs(5);
 
+/// How long an `Enqueue` message may wait for its write to begin.
+const ENQUEUE_WITHIN: Duration = Duration::from_secs(10);
+
 pub struct QueueDrainState {
     args: QueueDrainArgs,
     core: DrainCore,
@@ -85,6 +92,8 @@ pub struct QueueDrainState {
     /// Ticks asked for while one's database work is running.
     ticks: VecDeque<(DateTime<Utc>, Option<Reply<DrainTickReport>>)>,
     sweeping: bool,
+    /// The caller of `Quiesce`, answered once quiet.
+    quiescing: Option<RpcReplyPort<Quiesced>>,
     me: ActorRef<QueueMsg>,
 }
 
@@ -153,47 +162,17 @@ impl QueueDrainState {
         }
     }
 
-    async fn enqueue(&self, item: &NewQueueItem) -> Result<Enqueued, QueueError> {
-        item.validate()?;
-        let now = self.now();
-        Ok(self
-            .args
-            .store
-            .enqueue(item, self.args.max_attempts, now)
-            .await?)
-    }
-
-    async fn send(&mut self, item: NewQueueItem, reply: Reply<SendOutcome>) {
-        let answer = match self.args.store.get_workspace(&item.workspace).await {
-            Ok(Some(_)) => self.enqueue(&item).await,
-            Ok(None) => Err(QueueError::UnknownWorkspace(item.workspace.clone())),
-            Err(err) => Err(err.into()),
-        };
-        let enqueued = match answer {
-            Ok(e) => e,
-            Err(err) => {
-                let _ = reply.send(Err(err));
-                return;
-            }
-        };
-        if enqueued.deduplicated {
-            // Another caller's item: it is already on its way.
-            let _ = reply.send(Ok(SendOutcome::Queued {
-                queue_id: enqueued.id,
-                queue_depth: enqueued.depth,
-            }));
-            return;
-        }
-        self.callers.insert(enqueued.id, reply);
+    /// A committed item's caller waits here for its fate.
+    fn await_item(&mut self, id: i64, workspace: &str, depth: u64, reply: Reply<SendOutcome>) {
+        self.callers.insert(id, reply);
         // A caller never waits longer than one delivery (plus a margin): the
         // item is durable either way, and `Queued` is a true answer.
-        let id = enqueued.id;
         self.me
             .send_after(self.args.delivery_timeout + SEND_ANSWER_MARGIN, move || {
                 QueueMsg::Internal(Internal(DrainReport::SendOverdue { id }))
             });
         let now = self.now();
-        let effects = self.core.send(id, &item.workspace, enqueued.depth, now);
+        let effects = self.core.send(id, workspace, depth, now);
         self.run(effects);
     }
 
@@ -324,6 +303,7 @@ impl Actor for QueueDrainActor {
             _listener: listener,
             ticks: VecDeque::new(),
             sweeping: false,
+            quiescing: None,
             me: myself,
         })
     }
@@ -366,34 +346,48 @@ impl Actor for QueueDrainActor {
     ) -> Result<(), ActorProcessingErr> {
         let now = state.now();
         match message {
+            // Writes happen beside the mailbox (the ingest's group commit wakes
+            // the workspace once the item is durable), never inside it.
             QueueMsg::Enqueue { item, reply } => {
-                let result = state.enqueue(&item).await;
-                if let Some(reply) = reply {
-                    let _ = reply.send(result);
-                }
-                let effects = state.core.wake(&item.workspace, now);
-                state.run(effects);
+                let ingest = state.args.ingest.clone();
+                tokio::spawn(async move {
+                    let result = ingest.enqueue(item, ENQUEUE_WITHIN).await;
+                    if let Some(reply) = reply {
+                        let _ = reply.send(result.map_err(QueueError::from));
+                    }
+                });
             }
+            // A batch is one transaction of its own, as its caller grouped it.
             QueueMsg::EnqueueBatch { items, reply } => {
-                let result = match items.iter().try_for_each(NewQueueItem::validate) {
-                    Err(e) => Err(QueueError::from(e)),
-                    Ok(()) => state
-                        .args
-                        .store
-                        .enqueue_batch(&items, state.args.max_attempts, now)
-                        .await
-                        .map_err(QueueError::from),
-                };
-                if let Some(reply) = reply {
-                    let _ = reply.send(result);
-                }
-                let workspaces: BTreeSet<String> = items.into_iter().map(|i| i.workspace).collect();
-                for workspace in workspaces {
-                    let effects = state.core.wake(&workspace, now);
-                    state.run(effects);
-                }
+                let (store, me) = (state.args.store.clone(), state.me.clone());
+                let max_attempts = state.args.max_attempts;
+                tokio::spawn(async move {
+                    let result = match items.iter().try_for_each(NewQueueItem::validate) {
+                        Err(e) => Err(QueueError::from(e)),
+                        Ok(()) => store
+                            .enqueue_batch(&items, max_attempts, now)
+                            .await
+                            .map_err(QueueError::from),
+                    };
+                    let written = result.is_ok();
+                    if let Some(reply) = reply {
+                        let _ = reply.send(result);
+                    }
+                    if written {
+                        let workspaces: BTreeSet<String> =
+                            items.into_iter().map(|i| i.workspace).collect();
+                        for workspace in workspaces {
+                            let _ = me.cast(QueueMsg::Wake { workspace });
+                        }
+                    }
+                });
             }
-            QueueMsg::Send { item, reply } => state.send(item, reply).await,
+            QueueMsg::Await {
+                id,
+                workspace,
+                depth,
+                reply,
+            } => state.await_item(id, &workspace, depth, reply),
             QueueMsg::Wake { workspace } => {
                 let effects = state.core.wake(&workspace, now);
                 state.run(effects);
@@ -406,7 +400,36 @@ impl Actor for QueueDrainActor {
             QueueMsg::InFlight(reply) => {
                 let _ = reply.send(state.core.in_flight_report());
             }
+            QueueMsg::Quiesce { within, reply } => {
+                tracing::info!(
+                    in_flight = state.core.in_flight_report().total,
+                    "quiescing the drain"
+                );
+                let effects = state.core.quiesce(now);
+                state.run(effects);
+                state.quiescing = Some(reply);
+                state.me.send_after(within, || {
+                    QueueMsg::Internal(Internal(DrainReport::QuiesceDeadline))
+                });
+            }
+            QueueMsg::Internal(Internal(DrainReport::QuiesceDeadline)) => {
+                if let Some(reply) = state.quiescing.take() {
+                    let left = state.core.in_flight_report().total;
+                    tracing::warn!(
+                        left_in_flight = left,
+                        "shutdown timeout: deliveries left for the lease rescue"
+                    );
+                    let _ = reply.send(Quiesced {
+                        left_in_flight: left,
+                    });
+                }
+            }
             QueueMsg::Internal(Internal(report)) => handle_report(state, report, now),
+        }
+        if state.quiescing.is_some() && state.core.quiet() {
+            if let Some(reply) = state.quiescing.take() {
+                let _ = reply.send(Quiesced { left_in_flight: 0 });
+            }
         }
         Ok(())
     }
@@ -462,6 +485,7 @@ fn handle_report(state: &mut QueueDrainState, report: DrainReport, now: DateTime
             state.tick(now, None);
             Vec::new()
         }
+        DrainReport::QuiesceDeadline => Vec::new(),
     };
     state.run(effects);
 }

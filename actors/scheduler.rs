@@ -1,9 +1,9 @@
 //! The SchedulerActor: decides *when*, claims each slot once across all
 //! nodes, and writes down how each fire ended.
 //!
-//! It replaces schedulers whose bugs are the spec for this file (see the
-//! seeds): a `NULL next_run_at` that never fired again (here: start-up repair,
-//! and a row that cannot be parsed is marked invalid instead of hot-looping),
+//! It replaces schedulers whose bugs are the spec for this file: a `NULL
+//! next_run_at` that never fired again (here: start-up repair, and a row
+//! that cannot be parsed is marked invalid instead of hot-looping),
 //! crons dropped when the target was busy (here: the fire waits in the queue
 //! for the defer window), a panic that killed the loop (here: the dispatcher
 //! runs in the queue's tasks, and this actor is supervised), "run, then
@@ -19,7 +19,7 @@
 //! events (or reconciliation, when one was lost to a restart) become run
 //! records.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -123,13 +123,30 @@ impl SchedulerState {
             report.requeued = self.reconcile_orphans(now).await?;
         }
         let mut full = false;
+        let mut woken: BTreeSet<String> = BTreeSet::new();
+        let mut failed = None;
         for _ in 0..MAX_ROUNDS {
-            let due = self.args.store.due_schedules(now, self.args.batch).await?;
-            full = due.len() >= self.args.batch as usize;
-            self.round(due, now, &mut report).await?;
+            let round = match self.args.store.due_schedules(now, self.args.batch).await {
+                Ok(due) => {
+                    full = due.len() >= self.args.batch as usize;
+                    self.round(due, now, &mut report, &mut woken).await
+                }
+                Err(err) => Err(err.into()),
+            };
+            if let Err(err) = round {
+                failed = Some(err);
+                break;
+            }
             if !full {
                 break;
             }
+        }
+        // One wake per workspace for all the rounds: a drain woken per round
+        // would claim each workspace's fires a few at a time.
+        let woken: Vec<&str> = woken.iter().map(String::as_str).collect();
+        self.args.store.notify(&woken).await;
+        if let Some(err) = failed {
+            return Err(err);
         }
         if full {
             // Still more due: continue after whatever else is in the mailbox.
@@ -147,6 +164,7 @@ impl SchedulerState {
         due: Vec<Schedule>,
         now: DateTime<Utc>,
         report: &mut SchedulerTickReport,
+        woken: &mut BTreeSet<String>,
     ) -> Result<(), SchedulerError> {
         report.due += due.len();
         let titles: HashMap<i64, String> = due.iter().map(|s| (s.id, s.name.clone())).collect();
@@ -188,7 +206,10 @@ impl SchedulerState {
                     });
                     report.missed.push(slot);
                 }
-                None => report.fired.push(slot),
+                None => {
+                    woken.insert(c.workspace.clone());
+                    report.fired.push(slot);
+                }
             }
         }
         Ok(())
@@ -331,15 +352,17 @@ impl SchedulerState {
             key: key.clone(),
         };
         let item = fire_item(&s, &key, s.defer_window_bounded());
-        Ok(self
+        let run = self
             .args
             .store
             .fire_manual(&run, &item, self.args.max_attempts, now)
-            .await?)
+            .await?;
+        self.args.store.notify(&[s.workspace.as_str()]).await;
+        Ok(run)
     }
 
     /// Enabled schedules that lost their `next_run_at` get one (or, when
-    /// their spec no longer parses, the invalid mark): the seeds' schedules
+    /// their spec no longer parses, the invalid mark): the old schedulers'
     /// that never fired again after a bad write.
     async fn repair(&mut self, now: DateTime<Utc>) -> Result<usize, SchedulerError> {
         let mut repaired = 0;

@@ -1,6 +1,6 @@
 //! The root supervisor: one-for-one restarts within a restart intensity.
 //!
-//! The seeds record crons silently dead for 12 hours after a panic: a loop
+//! The schedulers this replaces left crons silently dead for 12 hours after a panic: a loop
 //! that died and nobody noticed. Here every long-lived actor is a linked child
 //! of [`RootSupervisor`]. When a child fails (panic or `Err`) or stops on its
 //! own, it is started again under the same name. Like OTP, restarts are

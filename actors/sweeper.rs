@@ -5,7 +5,7 @@
 //! model's two rules, each as one set-based UPDATE over the in-flight rows
 //! rather than a read followed by a write per row: past deadline → `failed`
 //! first, then silent past the stuck threshold → `stuck`, where silence counts
-//! from creation for a delegation that never beat (the seeds' sweeper let
+//! from creation for a delegation that never beat (the sweeper this replaces let
 //! those hide until their deadline). Both statements touch only in-flight
 //! rows, so a delegation completed concurrently is never flipped, and a
 //! second sweep finds nothing to do.

@@ -125,7 +125,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .register_workspace("bench-w1s", Some("http://127.0.0.1:9/"), 0, now)
         .await?;
     store
-        .register_workspace("bench-w3", Some("http://127.0.0.1:9/"), 1_000_000, now)
+        .register_workspace("bench-w3", Some("http://127.0.0.1:9/"), 10_000, now)
         .await?;
 
     // W1: bulk enqueue in batches of 1,000.
@@ -173,7 +173,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         beat: WorkspaceBeat {
             workspace: "bench".into(),
             active_tasks: 0,
-            max_concurrent: Some(1_000_000),
+            max_concurrent: Some(10_000),
         },
         reply: None,
     })?;

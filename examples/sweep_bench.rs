@@ -1,5 +1,5 @@
 //! How long one delegation sweep takes over a large ledger, set-based (what
-//! the DelegationSweeperActor does) against row at a time (what the seeds'
+//! the DelegationSweeperActor does) against row at a time (what the old Go
 //! Go sweeper did: read every in-flight row, then one status write per
 //! offender). Prints one JSON line.
 //!
@@ -251,7 +251,7 @@ async fn set_based(store: &Store, now: DateTime<Utc>) -> Result<(u64, u64, Durat
 }
 
 /// The naive sweeper: read every in-flight row, decide in the program, then
-/// one conditional status write per offender (the seeds' `SetStatus` loop).
+/// one conditional status write per offender (the old Go sweeper's `SetStatus` loop).
 async fn row_at_a_time(store: &Store, now: DateTime<Utc>) -> Result<(u64, u64, Duration), Failure> {
     let started = Instant::now();
     let mut in_flight = Vec::new();

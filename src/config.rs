@@ -43,6 +43,14 @@ pub struct Config {
     pub heartbeat_tick: Duration,
     pub restart_max: u32,
     pub restart_window: Duration,
+    /// How long a stop waits for deliveries under way (and open requests).
+    pub shutdown_timeout: Duration,
+    /// HTTP connections open at once.
+    pub max_connections: u32,
+    /// An agent's answer longer than this is an error; nothing past it is kept.
+    pub max_response_bytes: usize,
+    /// Hosts or CIDRs agents may be reached at (`None`: any public address).
+    pub agent_allow: Option<Vec<String>>,
 }
 
 impl Default for Config {
@@ -66,6 +74,10 @@ impl Default for Config {
             heartbeat_tick: Duration::from_millis(5000),
             restart_max: 5,
             restart_window: Duration::from_secs(60),
+            shutdown_timeout: Duration::from_secs(30),
+            max_connections: 1024,
+            max_response_bytes: 1 << 20,
+            agent_allow: None,
         }
     }
 }
@@ -133,6 +145,10 @@ const KEYS: &[&str] = &[
     "heartbeat_tick_ms",
     "restart_max",
     "restart_window_s",
+    "shutdown_timeout_s",
+    "max_connections",
+    "max_response_bytes",
+    "agent_allow",
 ];
 
 /// Raw text values by file key, each with where it came from.
@@ -328,6 +344,35 @@ impl Config {
             Some(_) => Some(raw.text("api_token", String::new())?),
         };
         let max_body = raw.bounded("max_body_bytes", d.max_body_bytes as u64, 64 << 20)?;
+        let max_response =
+            raw.bounded("max_response_bytes", d.max_response_bytes as u64, 64 << 20)?;
+        let agent_allow = match raw.get("agent_allow") {
+            None => None,
+            Some((v, src)) => {
+                let list: Vec<String> = v
+                    .split(',')
+                    .map(|e| e.trim().to_string())
+                    .filter(|e| !e.is_empty())
+                    .collect();
+                if list.is_empty() {
+                    return Err(RawValues::invalid("agent_allow", v, src, "is empty"));
+                }
+                if let Some(bad) = list
+                    .iter()
+                    .find(|e| crate::dispatch::egress::Allowed::entry(e).is_err())
+                {
+                    return Err(RawValues::invalid(
+                        "agent_allow",
+                        v,
+                        src,
+                        format!(
+                            "names {bad:?}, which is neither a host name, an IP address nor a CIDR"
+                        ),
+                    ));
+                }
+                Some(list)
+            }
+        };
 
         Ok(Config {
             database_url: raw.text("database_url", d.database_url)?,
@@ -352,6 +397,10 @@ impl Config {
             heartbeat_tick: raw.millis("heartbeat_tick_ms", d.heartbeat_tick, HOUR)?,
             restart_max: raw.count("restart_max", d.restart_max, 10_000)?,
             restart_window: raw.secs("restart_window_s", d.restart_window, DAY)?,
+            shutdown_timeout: raw.secs("shutdown_timeout_s", d.shutdown_timeout, HOUR)?,
+            max_connections: raw.count("max_connections", d.max_connections, 100_000)?,
+            max_response_bytes: usize::try_from(max_response).unwrap_or(usize::MAX),
+            agent_allow,
         })
     }
 }

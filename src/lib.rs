@@ -27,6 +27,7 @@ pub mod dispatch;
 pub mod drain;
 pub mod events;
 pub mod http;
+pub mod ingest;
 pub mod liveness;
 pub mod messages;
 pub mod metrics;

@@ -1,6 +1,6 @@
 //! The liveness board: when each actor last ticked, how often the root
 //! restarted it, and whether it is healthy — it ticked within twice its
-//! interval. The check that would have caught the seeds' scheduler that sat
+//! interval. The check that would have caught the scheduler this replaces, which sat
 //! dead for twelve hours. Plain data; the HeartbeatActor holds one.
 
 use std::collections::BTreeMap;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use chrono::{DateTime, SecondsFormat, Utc};
 use clap::{Parser, Subcommand};
 use ringmaster::config::Config;
+use ringmaster::http::serve::Limits;
 use ringmaster::schedule::{DstPolicy, ScheduleSpec, SpecError};
 use ringmaster::Ringmaster;
 
@@ -199,6 +200,11 @@ async fn migrate(config: Config) -> Result<(), String> {
 async fn serve(config: Config) -> Result<(), String> {
     let bind = config.bind;
     let database = ringmaster::store::redact(&config.database_url);
+    let limits = Limits {
+        max_connections: usize::try_from(config.max_connections).unwrap_or(usize::MAX),
+        drain_timeout: config.shutdown_timeout,
+        ..Limits::default()
+    };
     let ringmaster = Arc::new(Ringmaster::start(config).await.map_err(|e| e.to_string())?);
     let listener = tokio::net::TcpListener::bind(bind)
         .await
@@ -210,10 +216,14 @@ async fn serve(config: Config) -> Result<(), String> {
 
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let app = ringmaster::http::router(ringmaster.clone());
-    let server = axum::serve(listener, app).with_graceful_shutdown(async {
-        let _ = http_stopped.await;
-    });
-    let server = tokio::spawn(async move { server.await });
+    let server = tokio::spawn(ringmaster::http::serve::serve(
+        listener,
+        app,
+        limits,
+        async {
+            let _ = http_stopped.await;
+        },
+    ));
 
     let outcome = tokio::select! {
         signal = shutdown_signal() => {
@@ -222,9 +232,16 @@ async fn serve(config: Config) -> Result<(), String> {
         }
         _ = ringmaster.stopped() => Err("root supervisor stopped (restart intensity exceeded?); see the log".to_string()),
     };
+    // A second signal while stopping means now.
+    tokio::spawn(async {
+        let signal = shutdown_signal().await;
+        eprintln!("ringmaster: {signal} again; exiting without waiting");
+        std::process::exit(130);
+    });
     let _ = stop_http.send(());
-    let _ = server.await;
-    ringmaster.shutdown().await;
+    // Open requests (some wait for deliveries) and the drain's quiesce end
+    // together; both are bounded by the shutdown timeout.
+    let (_, ()) = tokio::join!(server, ringmaster.shutdown());
     outcome
 }
 

@@ -17,17 +17,23 @@ use crate::actors::supervisor::{ChildSpec, RestartIntensity, RootArgs, RootSuper
 use crate::actors::sweeper::{DelegationSweeperActor, SweeperArgs};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
+use crate::dispatch::egress::Allowed;
 use crate::dispatch::{A2aDispatcher, Dispatcher};
 use crate::events::{Buses, EventBus};
+use crate::ingest::Ingest;
 use crate::messages::heartbeat::{HealthReport, HeartbeatMsg};
-use crate::messages::queue::{QueueMsg, QueueOutcome};
+use crate::messages::queue::{QueueError, QueueMsg, QueueOutcome, SendOutcome};
 use crate::messages::root::{ChildInfo, RootMsg};
 use crate::messages::scheduler::{ScheduleEvent, SchedulerMsg};
 use crate::messages::sweeper::{DelegationEvent, SweeperMsg};
 use crate::metrics::Metrics;
 use crate::model::outcome::Backoff;
+use crate::model::queue::{Enqueued, NewQueueItem, QueueStatus};
 use crate::names::{self, Names};
 use crate::store::{self, Store, StoreError};
+
+/// How long an embedding host's `send`/`enqueue` may wait for its write to begin.
+pub const ENQUEUE_WITHIN: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -39,6 +45,8 @@ pub enum ServiceError {
     ActorDown { actor: &'static str },
     #[error(transparent)]
     Ask(#[from] AskError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
 }
 
 /// What [`Ringmaster::start_with`] needs. Tests pass a manual clock and a
@@ -58,7 +66,13 @@ pub struct StartOptions {
 impl StartOptions {
     /// The binary's wiring: system clock, default names, A2A dispatcher.
     pub fn new(config: Config, store: Store) -> Self {
-        let dispatcher = Arc::new(A2aDispatcher::new(config.delivery_timeout));
+        // The list was checked when the configuration was read.
+        let egress = Allowed::new(config.agent_allow.as_deref()).unwrap_or_default();
+        let dispatcher = Arc::new(A2aDispatcher::with_limits(
+            config.delivery_timeout,
+            config.max_response_bytes,
+            egress,
+        ));
         Self {
             config,
             store,
@@ -88,6 +102,7 @@ pub struct Wiring {
     pub dispatcher: Arc<dyn Dispatcher>,
     pub node: String,
     pub buses: Buses,
+    pub ingest: Ingest,
 }
 
 /// A running ringmaster.
@@ -100,7 +115,11 @@ pub struct Ringmaster {
     config: Config,
     buses: Buses,
     metrics: Metrics,
+    ingest: Ingest,
 }
+
+/// How long closing the pool may wait for connections to come back.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long `call`s from outside the actors wait for an answer.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -142,6 +161,7 @@ pub fn child_specs(w: &Wiring) -> Vec<ChildSpec> {
                     tick: w.config.queue_tick,
                     backoff: Backoff::default(),
                     events: w.buses.queue.clone(),
+                    ingest: w.ingest.clone(),
                 },
             )
         })
@@ -202,6 +222,18 @@ impl Ringmaster {
             node,
         } = options;
         let buses = Buses::default();
+        // Every write of the ingest wakes this node's drain at once (other
+        // nodes hear the store's notification).
+        let ingest = Ingest::start(store.clone(), clock.clone(), config.queue_max_attempts, {
+            let names = names.clone();
+            Arc::new(move |workspace: &str| {
+                if let Some(drain) = names.queue() {
+                    let _ = drain.cast(QueueMsg::Wake {
+                        workspace: workspace.to_string(),
+                    });
+                }
+            })
+        });
         let wiring = Wiring {
             config: config.clone(),
             store: store.clone(),
@@ -210,6 +242,7 @@ impl Ringmaster {
             dispatcher,
             node,
             buses: buses.clone(),
+            ingest: ingest.clone(),
         };
         let args = RootArgs {
             names: names.clone(),
@@ -243,6 +276,7 @@ impl Ringmaster {
             config,
             metrics: Metrics::for_buses(&buses),
             buses,
+            ingest,
         })
     }
 
@@ -313,14 +347,100 @@ impl Ringmaster {
 
     /// Per-actor liveness, from the HeartbeatActor.
     pub async fn health(&self) -> Result<HealthReport, ServiceError> {
+        self.health_within(CALL_TIMEOUT).await
+    }
+
+    /// [`health`](Self::health), waiting at most `timeout`.
+    pub async fn health_within(&self, timeout: Duration) -> Result<HealthReport, ServiceError> {
         let heartbeat = self.heartbeat()?;
         Ok(ask(
             &heartbeat,
             names::HEARTBEAT,
             |reply| HeartbeatMsg::Health { now: None, reply },
-            CALL_TIMEOUT,
+            timeout,
         )
         .await?)
+    }
+
+    /// Enqueue through the group-committed ingest: `Ok` once durable.
+    pub async fn enqueue(&self, item: NewQueueItem) -> Result<Enqueued, ServiceError> {
+        Ok(self
+            .ingest
+            .enqueue(item, ENQUEUE_WITHIN)
+            .await
+            .map_err(QueueError::from)?)
+    }
+
+    /// Send a message to a workspace: enqueued (durable) first; then its
+    /// response if it goes out at once, or `Queued`. A `messageId` (key)
+    /// already used for this workspace answers that item instead: its
+    /// response if it was delivered, `Queued` while active, `Ended` if it
+    /// ended without a delivery.
+    pub async fn send(&self, item: NewQueueItem) -> Result<SendOutcome, ServiceError> {
+        self.send_within(item, ENQUEUE_WITHIN).await
+    }
+
+    /// [`send`](Self::send) whose write must begin within `admission`.
+    pub async fn send_within(
+        &self,
+        item: NewQueueItem,
+        admission: Duration,
+    ) -> Result<SendOutcome, ServiceError> {
+        if self.store.get_workspace(&item.workspace).await?.is_none() {
+            return Err(QueueError::UnknownWorkspace(item.workspace).into());
+        }
+        let workspace = item.workspace.clone();
+        let enqueued = self
+            .ingest
+            .enqueue(item, admission)
+            .await
+            .map_err(QueueError::from)?;
+        if enqueued.deduplicated && enqueued.status.is_final() {
+            return self.ended(enqueued.id).await;
+        }
+        if enqueued.deduplicated {
+            return Ok(SendOutcome::Queued {
+                queue_id: enqueued.id,
+                queue_depth: enqueued.depth,
+            });
+        }
+        let queue = self.queue()?;
+        // A delivery may take up to the delivery timeout; wait a little longer.
+        let wait = self.config.delivery_timeout + CALL_TIMEOUT;
+        Ok(ask(
+            &queue,
+            names::QUEUE_DRAIN,
+            |reply| QueueMsg::Await {
+                id: enqueued.id,
+                workspace,
+                depth: enqueued.depth,
+                reply,
+            },
+            wait,
+        )
+        .await??)
+    }
+
+    /// The recorded end of a kept item named again by its key.
+    async fn ended(&self, id: i64) -> Result<SendOutcome, ServiceError> {
+        let Some(item) = self.store.get_queue_item(id).await? else {
+            return Err(StoreError::NotFound {
+                what: "queue item",
+                id: id.to_string(),
+            }
+            .into());
+        };
+        Ok(match item.status {
+            QueueStatus::Completed => SendOutcome::Delivered {
+                queue_id: item.id,
+                response: item.response.unwrap_or_default(),
+            },
+            status => SendOutcome::Ended {
+                queue_id: item.id,
+                status,
+                error: item.last_error,
+            },
+        })
     }
 
     /// The root's view of its children.
@@ -328,14 +448,43 @@ impl Ringmaster {
         Ok(ask(&self.root, names::ROOT, RootMsg::Children, CALL_TIMEOUT).await?)
     }
 
-    /// Stop the children in reverse start order, wait for them, then the root,
-    /// then close the database pool.
+    /// Stop gracefully: the drain claims and starts nothing more, gives its
+    /// buffer back and waits (up to the shutdown timeout) for deliveries
+    /// under way to return and their outcomes to be written; then the
+    /// children stop in reverse start order, then the root, then the pool.
+    /// Every step is bounded, so a stuck piece cannot hold the process.
     pub async fn shutdown(&self) {
-        let _ = self
-            .root
-            .stop_and_wait(Some("shutdown".to_string()), None)
+        let timeout = self.config.shutdown_timeout;
+        if let Ok(queue) = self.queue() {
+            let quiet = ask(
+                &queue,
+                names::QUEUE_DRAIN,
+                |reply| QueueMsg::Quiesce {
+                    within: timeout,
+                    reply,
+                },
+                timeout + Duration::from_secs(2),
+            )
             .await;
-        self.store.close().await;
+            if let Err(err) = quiet {
+                tracing::warn!(error = %err, "the drain did not quiesce");
+            }
+        }
+        if self
+            .root
+            .stop_and_wait(Some("shutdown".to_string()), Some(timeout))
+            .await
+            .is_err()
+        {
+            tracing::warn!("the supervision tree did not stop in time");
+            self.root.kill();
+        }
+        if tokio::time::timeout(CLOSE_TIMEOUT, self.store.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("database connections were not returned in time");
+        }
     }
 
     /// Resolves when the root stops for any reason (for the binary: a root

@@ -23,7 +23,7 @@ fn new(id: &str, workspace: &str) -> NewDelegation {
     }
 }
 
-/// The state machine as the issue states it, written out independently of
+/// The state machine as the design states it, written out independently of
 /// the code under test: every (from, to) pair that must be applied.
 const ALLOWED: &[(DelegationStatus, DelegationStatus)] = &[
     (Queued, Dispatched),

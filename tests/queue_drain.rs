@@ -363,36 +363,40 @@ async fn send_answers_the_response_when_delivered_at_once_or_queued(store: Store
     let h = Harness::start(store, quiet_config(), t0()).await;
     h.register("w", 1, t0()).await;
     h.fake.set("w", Behavior::Reply("at once".into()));
-    let item = NewQueueItem::new("w", a2a_message("s1", "x"));
-    let out = queue(&h)
-        .ask(|reply| QueueMsg::Send { item, reply })
-        .await
-        .unwrap();
-    match out {
-        SendOutcome::Delivered { response, .. } => {
-            assert!(response.contains("at once"), "{response}")
+    let item = NewQueueItem::new("w", a2a_message("s1", "x")).key("s1");
+    let first = match h.ringmaster.send(item.clone()).await.unwrap() {
+        SendOutcome::Delivered { response, queue_id } => {
+            assert!(response.contains("at once"), "{response}");
+            queue_id
         }
         other => panic!("expected delivered, got {other:?}"),
+    };
+    // The same messageId again (a client retrying a request whose answer it
+    // never saw): the same item and its recorded response, no second delivery.
+    match h.ringmaster.send(item).await.unwrap() {
+        SendOutcome::Delivered { queue_id, response } => {
+            assert_eq!(queue_id, first);
+            assert!(response.contains("at once"), "{response}");
+        }
+        other => panic!("expected the recorded delivery, got {other:?}"),
     }
+    assert_eq!(h.fake.calls(), 1, "delivered once");
     h.beat("w", 1, 1).await;
     let item = NewQueueItem::new("w", a2a_message("s2", "x"));
-    let out = queue(&h)
-        .ask(|reply| QueueMsg::Send { item, reply })
-        .await
-        .unwrap();
+    let out = h.ringmaster.send(item).await.unwrap();
     assert!(
         matches!(out, SendOutcome::Queued { queue_depth: 1, .. }),
         "{out:?}"
     );
     let bad = NewQueueItem::new("w", "{not json");
-    let err = queue(&h)
-        .ask(|reply| QueueMsg::Send { item: bad, reply })
-        .await
-        .unwrap_err();
+    let err = h.ringmaster.send(bad).await.unwrap_err();
     assert!(
         err.to_string().starts_with("body: is not valid JSON"),
         "{err}"
     );
+    let unknown = NewQueueItem::new("nobody", a2a_message("s3", "x"));
+    let err = h.ringmaster.send(unknown).await.unwrap_err();
+    assert!(err.to_string().contains("not registered"), "{err}");
     h.ringmaster.shutdown().await;
 }
 

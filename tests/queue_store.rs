@@ -89,7 +89,7 @@ async fn claims_by_priority_then_age(store: Store) {
     assert_eq!(store.ready_workspaces(now).await.unwrap(), vec!["other"]);
 }
 
-async fn idempotency_key_dedupes_while_active_only(store: Store) {
+async fn idempotency_key_names_one_item_while_it_is_kept(store: Store) {
     let t0 = at(2026, 2, 1, 0, 0, 0);
     let a = store
         .enqueue(&item("w", "a").key("k1"), MAX, t0)
@@ -119,7 +119,7 @@ async fn idempotency_key_dedupes_while_active_only(store: Store) {
             .id,
         a.id
     );
-    // Once it ended, the key makes a new item.
+    // Once it ended, the key still names it: a retry finds its outcome.
     let token = claimed[0].lease_token.clone().unwrap();
     applied(
         support::record(
@@ -138,8 +138,10 @@ async fn idempotency_key_dedupes_while_active_only(store: Store) {
         .enqueue(&item("w", "new").key("k1"), MAX, t0)
         .await
         .unwrap();
-    assert_ne!(d.id, a.id);
-    assert!(!d.deduplicated);
+    assert_eq!((d.id, d.deduplicated), (a.id, true));
+    assert_eq!(d.status, QueueStatus::Completed);
+    assert_eq!(d.depth, 0, "nothing active");
+    assert_eq!(b.status, QueueStatus::Queued);
 }
 
 async fn batch_enqueue_answers_in_order_with_dedupe(store: Store) {
@@ -550,7 +552,7 @@ async fn release_never_touches_finished_or_foreign_items(store: Store) {
 
 backend_tests!(
     claims_by_priority_then_age,
-    idempotency_key_dedupes_while_active_only,
+    idempotency_key_names_one_item_while_it_is_kept,
     batch_enqueue_answers_in_order_with_dedupe,
     batch_without_keys_answers_ids_in_order_and_depth_after_the_batch,
     ttl_expiry_skips_and_then_expires,

@@ -4,10 +4,11 @@
 //! workspace's response), busy (try later, not a failure), or an error with a
 //! message. Whatever comes back on the wire goes through [`classify`], which
 //! never panics: a missing or odd field is an error that says what arrived.
-//! The seeds record a platform taken down for 25 minutes by an unchecked type
+//! An agent platform this replaces was taken down for 25 minutes by an unchecked type
 //! assertion on exactly such a response.
 
 mod a2a;
+pub mod egress;
 mod fake;
 
 use std::time::Duration;
@@ -58,6 +59,14 @@ pub enum DispatchError {
     Rpc { code: i64, message: String },
     #[error("dispatcher panicked: {0}")]
     Panicked(String),
+    #[error(
+        "workspace answered HTTP {status}, a redirect to {location}; redirects are not followed"
+    )]
+    Redirect { status: u16, location: String },
+    #[error("workspace answered more than {limit} bytes; the answer was not kept")]
+    TooLarge { limit: usize },
+    #[error("not delivered: {0}")]
+    Refused(String),
     #[error("{0}")]
     Other(String),
 }
@@ -172,7 +181,7 @@ mod tests {
             classify(200, br#"{"jsonrpc":"2.0"}"#).unwrap_err().to_string(),
             "workspace answered HTTP 200 with JSON-RPC with neither result nor error: {\"jsonrpc\":\"2.0\"}"
         );
-        // The seeds' crash: an error object without a string message.
+        // The crash that took a platform down: an error object without a string message.
         assert_eq!(
             classify(200, br#"{"error":{"code":-32000,"message":7}}"#)
                 .unwrap_err()

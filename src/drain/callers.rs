@@ -53,6 +53,11 @@ impl Callers {
         );
     }
 
+    /// A caller whose item a claim already took: it waits for the outcome.
+    pub fn waiting(&mut self, id: i64, depth: u64) {
+        self.waiting.insert(id, depth);
+    }
+
     /// Claim `seq` of `workspace` came back having taken `taken`: its callers
     /// learn their fate. A taken item's caller waits for the delivery, unless
     /// the workspace went busy meanwhile (then the item goes back).

@@ -106,6 +106,10 @@ pub struct DrainCore {
     pub(super) starved: BTreeSet<String>,
     pub(super) dirty: BTreeSet<String>,
     pub(super) drain_scheduled: bool,
+    /// Items started whose outcome has not been reported written yet.
+    pub(super) unrecorded: std::collections::HashSet<i64>,
+    /// Shutting down: nothing new starts, nothing more is claimed.
+    pub(super) quiescing: bool,
 }
 
 impl DrainCore {
@@ -122,6 +126,8 @@ impl DrainCore {
             starved: BTreeSet::new(),
             dirty: BTreeSet::new(),
             drain_scheduled: false,
+            unrecorded: std::collections::HashSet::new(),
+            quiescing: false,
         }
     }
 
@@ -312,9 +318,19 @@ impl DrainCore {
         out
     }
 
-    /// A `Send` committed item `id` for `workspace` (`depth` active items):
-    /// its caller waits for the outcome if a claim takes it, else hears `Queued`.
+    /// Item `id` of `workspace` (`depth` active items) is committed and its
+    /// caller waits: for the outcome if a claim takes it (or took it already),
+    /// else `Queued` as soon as that is known.
     pub fn send(&mut self, id: i64, workspace: &str, depth: u64, now: DateTime<Utc>) -> Effects {
+        let taken = self.flights.keys().any(|(i, _)| *i == id)
+            || self
+                .ws
+                .get(workspace)
+                .is_some_and(|w| w.buffer.iter().any(|h| h.item.id == id));
+        if taken {
+            self.callers.waiting(id, depth);
+            return Vec::new();
+        }
         self.callers.add(id, workspace, depth, self.claim_seq);
         let mut out = self.wake(workspace, now);
         self.settle_callers(workspace, &mut out);
@@ -333,8 +349,29 @@ impl DrainCore {
     /// be rescued): answer the callers waiting on them.
     pub fn recorded(&mut self, done: Vec<(i64, Option<QueueItem>)>) -> Effects {
         let mut out = Vec::new();
+        for (id, _) in &done {
+            self.unrecorded.remove(id);
+        }
         self.callers.recorded(done, &mut out);
         out
+    }
+
+    /// Shutdown begins: claim nothing more, start nothing more, give the
+    /// whole buffer back; deliveries under way finish (see [`quiet`](Self::quiet)).
+    pub fn quiesce(&mut self, now: DateTime<Utc>) -> Effects {
+        self.quiescing = true;
+        let mut out = Vec::new();
+        let names: Vec<String> = self.ws.keys().cloned().collect();
+        for workspace in names {
+            let held = self.unbuffer(&workspace);
+            self.give_back(&workspace, held, now, &mut out);
+        }
+        out
+    }
+
+    /// Nothing in flight and every started delivery's outcome written.
+    pub fn quiet(&self) -> bool {
+        self.flights.is_empty() && self.unrecorded.is_empty()
     }
 
     /// The tick begins: buffered items whose TTL passed or that were held

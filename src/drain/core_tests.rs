@@ -529,6 +529,30 @@ fn an_outcome_that_could_not_be_written_answers_queued() {
 }
 
 #[test]
+fn quiescing_gives_the_buffer_back_and_waits_for_deliveries_and_their_outcomes() {
+    let mut core = DrainCore::new(cfg(2, 8));
+    wake_with_room(&mut core, "w", 5, t(0));
+    core.claimed("w", 1, Ok(items("w", 1..6)), t(0));
+    assert!(!core.quiet());
+    let out = core.quiesce(t(1));
+    assert_eq!(given_back(&out), (vec![], vec![3, 4, 5]));
+    assert!(
+        core.wake("w", t(1)).is_empty(),
+        "nothing new starts or is claimed"
+    );
+    core.dispatched("w", key(1), false, t(1));
+    core.dispatched("w", key(2), false, t(1));
+    assert!(core.drain_dirty(t(1)).is_empty());
+    assert!(
+        !core.quiet(),
+        "returned, but their outcomes are not written yet"
+    );
+    core.recorded(vec![(1, None), (2, None)]);
+    assert!(core.quiet());
+    core.check_counters();
+}
+
+#[test]
 fn taking_the_buffer_on_stop_empties_it() {
     let mut core = DrainCore::new(cfg(1, 8));
     wake_with_room(&mut core, "w", 5, t(0));

@@ -53,6 +53,9 @@ impl DrainCore {
     /// limit, then claim ahead if it has room left and the node has budget.
     /// A row older than the cache window is read first.
     pub(super) fn pump(&mut self, workspace: &str, now: DateTime<Utc>, out: &mut Effects) {
+        if self.quiescing {
+            return;
+        }
         let cache_for = self.cfg.cache_for;
         let w = self.w(workspace);
         if w.busy || w.loading {
@@ -113,6 +116,7 @@ impl DrainCore {
         self.flights.insert(key, flight);
         self.w(&item.workspace).in_flight += 1;
         self.in_flight += 1;
+        self.unrecorded.insert(item.id);
         out.push(Effect::Deliver {
             item: Box::new(item),
             workspace: Box::new(row),

@@ -1,13 +1,26 @@
-//! A JSON body extractor whose rejections are API errors: malformed JSON or a
-//! missing or mistyped field is a 400 naming the problem; a body over the
-//! limit keeps axum's 413.
+//! Extractors whose every refusal is an API error: `{"error", "field"}` with
+//! the field to blame, never axum's plain-text rejections.
+//!
+//! - [`JsonBody`]: malformed JSON, a missing or mistyped field → 400 naming
+//!   the field by its path (`max_concurrent`, `params.message.messageId`),
+//!   found with `serde_path_to_error`; over the size limit → 413; a body not
+//!   received in time → 408.
+//! - [`Params`]: the query string as text; handlers read each parameter
+//!   with a typed getter that names it when it does not parse.
+//! - [`Id`] / [`Number`]: one path segment, checked against the id rules
+//!   or parsed as a whole number, 400 naming the segment otherwise.
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
+use crate::model::text;
 
 pub struct JsonBody<T>(pub T);
 
@@ -19,43 +32,126 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(JsonBody(value)),
-            Err(rejection) => Err(reject(rejection)),
-        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            match rejection.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "request body is larger than the configured limit",
+                ),
+                StatusCode::REQUEST_TIMEOUT => ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "the request body did not arrive in time",
+                ),
+                _ => ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "the request body could not be read",
+                ),
+            }
+        })?;
+        parse(&bytes).map(JsonBody)
     }
 }
 
-fn reject(rejection: JsonRejection) -> ApiError {
-    let text = rejection.body_text();
-    match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "request body is larger than the configured limit",
-        ),
-        _ => {
-            let field = field_in(&text);
-            let mut err = ApiError::new(StatusCode::BAD_REQUEST, text);
-            err.field = field;
-            err
-        }
+/// JSON into `T`, naming the field where it went wrong.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        let missing = inner.to_string();
+        // A missing field is reported at its parent; serde names it in ``.
+        let field = match (missing.find('`'), path.as_str()) {
+            (Some(_), _) if missing.starts_with("missing field") => {
+                missing.split('`').nth(1).map(str::to_string)
+            }
+            (_, ".") | (_, "") => None,
+            (_, p) => Some(p.to_string()),
+        };
+        let message = if inner.is_syntax() || inner.is_eof() {
+            format!("the body is not valid JSON: {inner}")
+        } else {
+            match &field {
+                Some(f) => format!("{f}: {inner}"),
+                None => inner.to_string(),
+            }
+        };
+        let mut api = ApiError::new(StatusCode::BAD_REQUEST, message);
+        api.field = field;
+        api
+    })?;
+    de.end().map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("the body is not valid JSON: {e}"),
+        )
+    })?;
+    Ok(value)
+}
+
+/// The query string, read parameter by parameter.
+pub struct Params(HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Params {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or("");
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
+            .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "the query string is malformed"))?;
+        Ok(Params(pairs.into_iter().collect()))
     }
 }
 
-/// serde names the field in messages like "missing field `url`" or
-/// "url: invalid type…"; pull it out for the `field` of the answer.
-fn field_in(text: &str) -> Option<String> {
-    if let Some(start) = text.find('`') {
-        let rest = &text[start + 1..];
-        if let Some(end) = rest.find('`') {
-            return Some(rest[..end].to_string());
-        }
+impl Params {
+    pub fn text(&self, name: &'static str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
     }
-    let after = text.split(": ").nth(1)?;
-    let candidate = after.split(':').next()?.trim();
-    (!candidate.is_empty()
-        && candidate
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.'))
-    .then(|| candidate.to_string())
+
+    /// A whole number, or a 400 naming `name`.
+    pub fn number<T: FromStr>(&self, name: &'static str) -> Result<Option<T>, ApiError> {
+        self.text(name)
+            .map(|v| {
+                v.parse::<T>().map_err(|_| {
+                    ApiError::bad_field(
+                        name,
+                        format!("{name}: {v:?} is not a whole number in the allowed range"),
+                    )
+                })
+            })
+            .transpose()
+    }
+}
+
+/// One path segment that must be an id (`A–Z a–z 0–9 . _ : @ -`, 1–128).
+pub struct Id(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Id {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let raw = segment(parts, state).await?;
+        text::id("id", &raw)?;
+        Ok(Id(raw))
+    }
+}
+
+/// One path segment that must be a whole number (a schedule or item id).
+pub struct Number(pub i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for Number {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let raw = segment(parts, state).await?;
+        raw.parse::<i64>()
+            .map(Number)
+            .map_err(|_| ApiError::bad_field("id", format!("id: {raw:?} is not a whole number")))
+    }
+}
+
+async fn segment<S: Send + Sync>(parts: &mut Parts, state: &S) -> Result<String, ApiError> {
+    axum::extract::Path::<String>::from_request_parts(parts, state)
+        .await
+        .map(|p| p.0)
+        .map_err(|_| ApiError::bad_field("id", "id: the path segment could not be read"))
 }

@@ -2,23 +2,22 @@
 //! changes go to the DelegationSweeperActor (the ledger's owner); beats go to
 //! the HeartbeatActor; reads go to the store.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::body::JsonBody;
+use super::body::{Id, JsonBody};
 use super::error::ApiError;
-use super::AppState;
+use super::{AppState, ASK_TIMEOUT};
 use crate::actors::ask::ask;
 use crate::messages::heartbeat::HeartbeatMsg;
 use crate::messages::sweeper::SweeperMsg;
 use crate::model::delegation::{
     DelegationBeatOutcome, DelegationStatus, NewDelegation, StatusChange, Transition,
 };
-use crate::service::CALL_TIMEOUT;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -44,7 +43,7 @@ pub async fn create(
         &sweeper,
         "delegation-sweeper",
         |reply| SweeperMsg::Create { new, reply },
-        CALL_TIMEOUT,
+        ASK_TIMEOUT,
     )
     .await??;
     // A repeated create of the same id answers the existing row with 200.
@@ -56,10 +55,7 @@ pub async fn create(
     Ok((status, Json(json!(created.delegation))))
 }
 
-pub async fn get(
-    State(app): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+pub async fn get(State(app): State<AppState>, Id(id): Id) -> Result<Json<Value>, ApiError> {
     app.ringmaster
         .store()
         .get_delegation(&id)
@@ -68,10 +64,7 @@ pub async fn get(
         .ok_or_else(|| ApiError::not_found(format!("delegation {id:?} not found")))
 }
 
-pub async fn heartbeat(
-    State(app): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+pub async fn heartbeat(State(app): State<AppState>, Id(id): Id) -> Result<Json<Value>, ApiError> {
     let heartbeat = app.ringmaster.heartbeat()?;
     let outcome = ask(
         &heartbeat,
@@ -80,7 +73,7 @@ pub async fn heartbeat(
             delegation: id,
             reply: Some(reply),
         },
-        CALL_TIMEOUT,
+        ASK_TIMEOUT,
     )
     .await??;
     match outcome {
@@ -103,7 +96,7 @@ pub struct ChangeStatus {
 
 pub async fn set_status(
     State(app): State<AppState>,
-    Path(id): Path<String>,
+    Id(id): Id,
     JsonBody(body): JsonBody<ChangeStatus>,
 ) -> Result<Json<Value>, ApiError> {
     let to = DelegationStatus::parse_field("status", &body.status)?;
@@ -121,7 +114,7 @@ pub async fn set_status(
             change,
             reply: Some(reply),
         },
-        CALL_TIMEOUT,
+        ASK_TIMEOUT,
     )
     .await??;
     match transition {

@@ -1,30 +1,51 @@
-//! The HTTP face of the binary: thin handlers that translate a request into a
-//! message to the right actor and its answer into JSON.
+//! The HTTP face of the binary: thin handlers that turn a request into the
+//! model's validated values and then one message to the owning actor (writes)
+//! or one store read (reads), and the answer into JSON.
 //!
 //! No business logic lives here and no lock is shared with the actors: a
-//! handler holds only the service handle, which looks actors up by name.
-//! Errors are `{"error", "field"}` with a status that says who is to blame
-//! (see `error.rs`); `/v1` needs the bearer token when one is configured.
+//! handler holds only the service handle. Every error is `{"error", "field"}`
+//! JSON (`error.rs`), including malformed paths and queries (`body.rs`),
+//! wrong methods, oversized heads and 500s (which carry a request id, never
+//! internal text). `/v1` needs the bearer token when one is configured.
+//! `serve.rs` serves the router with header timeouts and a connection cap.
 
 mod auth;
-mod body;
+pub mod body;
 mod delegations;
 mod error;
 mod health;
 mod metrics;
 mod schedules;
+pub mod serve;
 mod workspaces;
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::Router;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::RequestBodyTimeoutLayer;
 
 pub use auth::constant_time_eq;
 pub use error::ApiError;
 
 use crate::service::Ringmaster;
+
+/// How long a request may wait for an actor's answer (everything but a
+/// delivery): during a database outage every request is answered within it.
+pub const ASK_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long an enqueue may wait for its write to begin (then 503, and it is
+/// never written).
+pub const ADMISSION: Duration = Duration::from_millis(900);
+/// A declared body must arrive within this.
+const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// A request head (URI and headers) longer than this gets a JSON 431.
+const MAX_HEAD_BYTES: usize = 16 * 1024;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -63,6 +84,36 @@ pub fn router(ringmaster: Arc<Ringmaster>) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(metrics::metrics))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "this method is not allowed on this endpoint",
+            )
+        })
         .layer(DefaultBodyLimit::max(limit))
+        .layer(RequestBodyTimeoutLayer::new(BODY_TIMEOUT))
+        .layer(middleware::from_fn(head_limit))
+        .layer(middleware::from_fn(error::finish))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// A head past [`MAX_HEAD_BYTES`] gets a JSON 431 (hyper itself refuses,
+/// with an empty answer, only heads past its buffer).
+async fn head_limit(request: Request, next: Next) -> Response {
+    let head: usize = request.uri().to_string().len()
+        + request
+            .headers()
+            .iter()
+            .map(|(n, v)| n.as_str().len() + v.len() + 4)
+            .sum::<usize>();
+    if head > MAX_HEAD_BYTES {
+        return ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            format!("the request head is {head} bytes; at most {MAX_HEAD_BYTES} are allowed"),
+        )
+        .into_response();
+    }
+    next.run(request).await
 }

@@ -7,22 +7,21 @@
 
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::body::JsonBody;
+use super::body::{JsonBody, Number, Params};
 use super::error::ApiError;
-use super::AppState;
+use super::{AppState, ASK_TIMEOUT};
 use crate::actors::ask::ask;
 use crate::messages::scheduler::{SchedulerMsg, Upsert};
 use crate::model::limits::list_limit;
 use crate::model::run::ScheduleRun;
 use crate::model::schedule::{NewSchedule, Schedule, SchedulePatch};
 use crate::schedule::DstPolicy;
-use crate::service::CALL_TIMEOUT;
 
 const ROLE: &str = "scheduler";
 
@@ -115,25 +114,17 @@ pub async fn create(
             upsert: Upsert::Create(new),
             reply,
         },
-        CALL_TIMEOUT,
+        ASK_TIMEOUT,
     )
     .await??;
     Ok((StatusCode::CREATED, Json(view(&stored))))
 }
 
-#[derive(Deserialize)]
-pub struct ListParams {
-    workspace_id: Option<String>,
-}
-
-pub async fn list(
-    State(app): State<AppState>,
-    Query(params): Query<ListParams>,
-) -> Result<Json<Value>, ApiError> {
+pub async fn list(State(app): State<AppState>, params: Params) -> Result<Json<Value>, ApiError> {
     let all = app
         .ringmaster
         .store()
-        .list_schedules(params.workspace_id.as_deref())
+        .list_schedules(params.text("workspace_id"))
         .await?;
     Ok(Json(
         json!({ "schedules": all.iter().map(view).collect::<Vec<_>>() }),
@@ -148,10 +139,7 @@ async fn find(app: &AppState, id: i64) -> Result<Schedule, ApiError> {
         .ok_or_else(|| ApiError::not_found(format!("schedule {id} not found")))
 }
 
-pub async fn get(
-    State(app): State<AppState>,
-    Path(id): Path<i64>,
-) -> Result<Json<Value>, ApiError> {
+pub async fn get(State(app): State<AppState>, Number(id): Number) -> Result<Json<Value>, ApiError> {
     Ok(Json(view(&find(&app, id).await?)))
 }
 
@@ -171,7 +159,7 @@ pub struct Change {
 
 pub async fn update(
     State(app): State<AppState>,
-    Path(id): Path<i64>,
+    Number(id): Number,
     JsonBody(body): JsonBody<Change>,
 ) -> Result<Json<Value>, ApiError> {
     let patch = SchedulePatch {
@@ -193,7 +181,7 @@ pub async fn update(
             upsert: Upsert::Update { id, patch },
             reply,
         },
-        CALL_TIMEOUT,
+        ASK_TIMEOUT,
     )
     .await??;
     Ok(Json(view(&stored)))
@@ -201,7 +189,7 @@ pub async fn update(
 
 pub async fn delete(
     State(app): State<AppState>,
-    Path(id): Path<i64>,
+    Number(id): Number,
 ) -> Result<StatusCode, ApiError> {
     let scheduler = app.ringmaster.scheduler()?;
     let existed = ask(
@@ -211,7 +199,7 @@ pub async fn delete(
             schedule: id,
             reply,
         },
-        CALL_TIMEOUT,
+        ASK_TIMEOUT,
     )
     .await??;
     if existed {
@@ -221,18 +209,13 @@ pub async fn delete(
     }
 }
 
-#[derive(Deserialize)]
-pub struct RunsParams {
-    limit: Option<u32>,
-}
-
 pub async fn runs(
     State(app): State<AppState>,
-    Path(id): Path<i64>,
-    Query(params): Query<RunsParams>,
+    Number(id): Number,
+    params: Params,
 ) -> Result<Json<Value>, ApiError> {
     find(&app, id).await?;
-    let limit = list_limit(params.limit)?;
+    let limit = list_limit(params.number("limit")?)?;
     let runs = app.ringmaster.store().list_runs(id, limit).await?;
     Ok(Json(
         json!({ "runs": runs.iter().map(run_view).collect::<Vec<_>>() }),
@@ -241,7 +224,7 @@ pub async fn runs(
 
 pub async fn run_now(
     State(app): State<AppState>,
-    Path(id): Path<i64>,
+    Number(id): Number,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let scheduler = app.ringmaster.scheduler()?;
     let run = ask(
@@ -251,7 +234,7 @@ pub async fn run_now(
             schedule: id,
             reply: Some(reply),
         },
-        CALL_TIMEOUT,
+        ASK_TIMEOUT,
     )
     .await??;
     // Accepted: the fire is in the queue; its outcome lands in the run history.

@@ -24,17 +24,25 @@ pub enum QueueError {
     #[error("workspace {0:?} is not registered")]
     UnknownWorkspace(String),
     #[error(transparent)]
+    Ingest(#[from] crate::ingest::IngestError),
+    #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-/// What `Send` did with a message.
+/// What became of a message sent to a workspace.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum SendOutcome {
-    /// Delivered at once; the workspace's response.
+    /// Delivered (at once, or earlier under the same key); the workspace's response.
     Delivered { queue_id: i64, response: String },
     /// Waiting in the queue (no room now, or the first try did not land).
     Queued { queue_id: i64, queue_depth: u64 },
+    /// Its key names an item that already ended without a delivery.
+    Ended {
+        queue_id: i64,
+        status: crate::model::queue::QueueStatus,
+        error: Option<String>,
+    },
 }
 
 /// What one tick did.
@@ -56,9 +64,17 @@ pub struct InFlightReport {
     pub buffered: u32,
 }
 
+/// The answer to `Quiesce`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quiesced {
+    /// Deliveries still under way when it answered (0 unless `within` passed).
+    pub left_in_flight: u32,
+}
+
 pub type Reply<T> = RpcReplyPort<Result<T, QueueError>>;
 
 pub enum QueueMsg {
+    /// Enqueue (through the group-committed ingest): answered once durable.
     Enqueue {
         item: NewQueueItem,
         reply: Option<Reply<Enqueued>>,
@@ -67,10 +83,13 @@ pub enum QueueMsg {
         items: Vec<NewQueueItem>,
         reply: Option<Reply<Vec<Enqueued>>>,
     },
-    /// Enqueue and, when the workspace has room, answer with its response
-    /// once delivered; otherwise answer `Queued` at once.
-    Send {
-        item: NewQueueItem,
+    /// Item `id` of `workspace` was just enqueued (`depth` active items):
+    /// answer with its response once delivered if a claim takes it now,
+    /// otherwise `Queued` as soon as that is known.
+    Await {
+        id: i64,
+        workspace: String,
+        depth: u64,
         reply: Reply<SendOutcome>,
     },
     /// Something may be ready for `workspace` (another node's enqueue, a
@@ -88,6 +107,13 @@ pub enum QueueMsg {
         reply: Option<Reply<DrainTickReport>>,
     },
     InFlight(RpcReplyPort<InFlightReport>),
+    /// Shutdown: claim and start nothing more, give the buffer back, and
+    /// answer once every delivery under way has returned and its outcome is
+    /// written — or when `within` has passed.
+    Quiesce {
+        within: std::time::Duration,
+        reply: RpcReplyPort<Quiesced>,
+    },
     /// Reports from the actor's own tasks; only the crate builds one.
     #[doc(hidden)]
     Internal(Internal),
@@ -131,6 +157,8 @@ pub(crate) enum DrainReport {
     },
     /// The notification channel: new items somewhere (or maybe missed).
     Woken(crate::store::Wake),
+    /// The time allowed for a `Quiesce` has passed.
+    QuiesceDeadline,
 }
 
 /// One recorded outcome, reported by the completer.

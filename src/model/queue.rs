@@ -67,15 +67,18 @@ pub enum QueueStatus {
     Completed,
     Failed,
     Expired,
+    /// An operator took it off the queue before it went out.
+    Cancelled,
 }
 
 impl QueueStatus {
-    pub const ALL: [QueueStatus; 5] = [
+    pub const ALL: [QueueStatus; 6] = [
         QueueStatus::Queued,
         QueueStatus::Dispatched,
         QueueStatus::Completed,
         QueueStatus::Failed,
         QueueStatus::Expired,
+        QueueStatus::Cancelled,
     ];
 
     /// Statuses that still count toward a workspace's depth.
@@ -88,6 +91,7 @@ impl QueueStatus {
             QueueStatus::Completed => "completed",
             QueueStatus::Failed => "failed",
             QueueStatus::Expired => "expired",
+            QueueStatus::Cancelled => "cancelled",
         }
     }
 
@@ -100,7 +104,7 @@ impl QueueStatus {
         Self::from_name(text).ok_or_else(|| {
             Invalid::new(
                 field,
-                format!("unknown queue status {text:?}: expected queued, dispatched, completed, failed or expired"),
+                format!("unknown queue status {text:?}: expected queued, dispatched, completed, failed, expired or cancelled"),
             )
         })
     }
@@ -127,7 +131,8 @@ pub struct NewQueueItem {
     pub method: String,
     /// The exact JSON text to send.
     pub body: String,
-    /// Dedupes against the workspace's active items (queued or dispatched).
+    /// Names the item for as long as it is kept: a second enqueue with the
+    /// same key (for the same workspace) answers the kept item instead.
     pub idempotency_key: Option<String>,
     /// Not dispatched after this long; then `expired`.
     pub ttl: Option<Duration>,
@@ -210,8 +215,11 @@ pub struct Enqueued {
     pub id: i64,
     /// Active items (queued or dispatched) of the workspace, this one included.
     pub depth: u64,
-    /// True when the key matched an active item and no new row was written.
+    /// True when the key named an item already kept (active or finished)
+    /// and no new row was written.
     pub deduplicated: bool,
+    /// The item's status: `queued` for a new one, the kept item's otherwise.
+    pub status: QueueStatus,
 }
 
 /// One row of the queue.

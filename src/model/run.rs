@@ -165,6 +165,9 @@ impl RunOutcome {
                     .clone()
                     .unwrap_or_else(|| "delivery failed without an error message".to_string()),
             }),
+            QueueStatus::Cancelled => Some(RunOutcome::Expired {
+                reason: "cancelled by an operator before it went out".to_string(),
+            }),
             QueueStatus::Expired => {
                 let mut reason = format!(
                     "not delivered within the defer window: workspace {} had no room",

@@ -23,6 +23,9 @@ pub enum StoreError {
         #[source]
         source: sqlx::Error,
     },
+    /// The database could not be reached, or is shutting down.
+    #[error("database unavailable: {reason}")]
+    Unavailable { reason: String },
     #[error("{what} {id:?} not found")]
     NotFound { what: &'static str, id: String },
     /// A conditional write kept losing to concurrent writers (rare: only
@@ -43,16 +46,38 @@ impl StoreError {
         move |source| StoreError::Query { operation, source }
     }
 
-    /// True when the database could not be reached at all (as opposed to a
-    /// query it refused): callers keep the work and try again later.
+    /// True when the database could not be reached (down, restarting,
+    /// shutting down, out of connections, locked past the busy timeout), as
+    /// opposed to a statement it refused: callers answer 503 and try again.
     pub fn is_unavailable(&self) -> bool {
         match self {
-            StoreError::Connect { .. } => true,
-            StoreError::Query { source, .. } => matches!(
-                source,
-                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed
-            ),
+            StoreError::Connect { .. } | StoreError::Unavailable { .. } => true,
+            StoreError::Query { source, .. } => unreachable(source),
             _ => false,
         }
+    }
+}
+
+/// An error that says "the database is not there right now".
+fn unreachable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            // Postgres: connection exceptions (class 08), admin or crash
+            // shutdown, "cannot connect now", too many connections.
+            code.starts_with("08")
+                || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "53300")
+                // SQLite: BUSY and LOCKED, with their extended codes.
+                || code
+                    .parse::<u32>()
+                    .is_ok_and(|c| matches!(c & 0xff, 5 | 6))
+        }
+        _ => false,
     }
 }

@@ -55,6 +55,11 @@ pub trait Driver:
     /// Wakes from every node's enqueues (the notification channel).
     async fn listen(&self) -> Result<Box<dyn WakeStream>, StoreError>;
 
+    /// Tell every node that these workspaces have new items (the enqueue
+    /// paths do it themselves; a writer that batches its wakes, such as the
+    /// scheduler's claim rounds, calls this once).
+    async fn notify(&self, workspaces: &[&str]);
+
     /// Close the pool, waiting for connections to be returned.
     async fn close(&self);
 }

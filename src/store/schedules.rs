@@ -81,7 +81,8 @@ pub trait ScheduleStore {
     /// `run_count + 1`), gets its run record (`dispatched`, or `missed`) and,
     /// when it has one, its queue item — all or nothing. Answers the schedule
     /// ids whose claim this call won; a claim another node (or a concurrent
-    /// edit) got to first is silently lost.
+    /// edit) got to first is silently lost. Wakes no drain: the caller
+    /// notifies once for all its rounds.
     async fn claim_slots(
         &self,
         fires: &[SlotFire],

@@ -212,6 +212,7 @@ pub fn quiet_config() -> ringmaster::config::Config {
         sweep_interval: hour,
         workspace_offline: hour,
         delivery_timeout: std::time::Duration::from_secs(1),
+        shutdown_timeout: std::time::Duration::from_secs(2),
         ..ringmaster::config::Config::default()
     }
 }

@@ -12,7 +12,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row};
 
 use super::QUEUE_CHANNEL;
-use crate::model::queue::{Enqueued, NewQueueItem};
+use crate::model::queue::{Enqueued, NewQueueItem, QueueStatus};
 use crate::store::StoreError;
 
 fn int(n: u32) -> i32 {
@@ -41,16 +41,18 @@ pub(super) async fn one(
                  INSERT INTO queue_items (workspace_id, caller, priority, method, body,
                      idempotency_key, max_attempts, enqueued_at, available_at, expires_at, updated_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $8)
-                 ON CONFLICT (workspace_id, idempotency_key)
-                     WHERE status IN ('queued', 'dispatched') AND idempotency_key IS NOT NULL
+                 ON CONFLICT (workspace_id, idempotency_key) WHERE idempotency_key IS NOT NULL
                  DO NOTHING
                  RETURNING id
              )
              SELECT
                  (SELECT id FROM ins) AS inserted,
                  (SELECT id FROM queue_items
-                   WHERE $6::text IS NOT NULL AND workspace_id = $1 AND idempotency_key = $6
-                     AND status IN ('queued', 'dispatched') LIMIT 1) AS existing,
+                   WHERE $6::text IS NOT NULL AND workspace_id = $1 AND idempotency_key = $6)
+                     AS existing,
+                 (SELECT status FROM queue_items
+                   WHERE $6::text IS NOT NULL AND workspace_id = $1 AND idempotency_key = $6)
+                     AS existing_status,
                  (SELECT COUNT(*) FROM queue_items
                    WHERE workspace_id = $1 AND status IN ('queued', 'dispatched')) AS depth,
                  pg_notify($10, $1) IS NULL AS notified",
@@ -70,6 +72,7 @@ pub(super) async fn one(
         .map_err(StoreError::query("enqueue"))?;
         let inserted: Option<i64> = row.get("inserted");
         let existing: Option<i64> = row.get("existing");
+        let existing_status: Option<String> = row.get("existing_status");
         let depth = u64::try_from(row.get::<i64, _>("depth")).unwrap_or(0);
         match (inserted, existing) {
             (Some(id), _) => {
@@ -77,6 +80,7 @@ pub(super) async fn one(
                     id,
                     depth: depth + 1,
                     deduplicated: false,
+                    status: QueueStatus::Queued,
                 })
             }
             (None, Some(id)) => {
@@ -84,6 +88,7 @@ pub(super) async fn one(
                     id,
                     depth,
                     deduplicated: true,
+                    status: status_of(existing_status)?,
                 })
             }
             (None, None) => continue,
@@ -92,6 +97,15 @@ pub(super) async fn one(
     Err(StoreError::Contended {
         operation: "enqueue",
         id: item.workspace.clone(),
+    })
+}
+
+fn status_of(text: Option<String>) -> Result<QueueStatus, StoreError> {
+    let text = text.unwrap_or_default();
+    QueueStatus::from_name(&text).ok_or(StoreError::Corrupt {
+        table: "queue_items",
+        column: "status".into(),
+        value: text,
     })
 }
 
@@ -253,6 +267,7 @@ async fn unkeyed(
             id,
             depth: depths.get(&item.workspace).copied().unwrap_or(0),
             deduplicated: false,
+            status: QueueStatus::Queued,
         })
         .collect())
 }
@@ -278,8 +293,7 @@ async fn keyed(
          FROM UNNEST($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[],
                      $7::timestamptz[]) WITH ORDINALITY AS u(w, c, p, m, b, k, e, ord)
          ORDER BY ord
-         ON CONFLICT (workspace_id, idempotency_key)
-             WHERE status IN ('queued', 'dispatched') AND idempotency_key IS NOT NULL
+         ON CONFLICT (workspace_id, idempotency_key) WHERE idempotency_key IS NOT NULL
          DO NOTHING
          RETURNING id, workspace_id, idempotency_key",
     )
@@ -302,10 +316,10 @@ async fn keyed(
     rows.sort_by_key(|r| r.0);
     // Inserted rows come back in input order (ids ascend with the
     // ordinality); an input row that is not the next inserted one was a
-    // duplicate, of an active item or of an earlier row of this batch.
+    // duplicate, of a kept item or of an earlier row of this batch.
     let mut next = rows.into_iter().peekable();
-    let mut by_key: HashMap<(String, String), i64> = HashMap::new();
-    let mut resolved: Vec<(i64, bool)> = Vec::with_capacity(items.len());
+    let mut by_key: HashMap<(String, String), (i64, QueueStatus)> = HashMap::new();
+    let mut resolved: Vec<(i64, bool, QueueStatus)> = Vec::with_capacity(items.len());
     for item in items {
         let fresh_key = item
             .idempotency_key
@@ -318,9 +332,9 @@ async fn keyed(
         if matches_next {
             if let Some((id, w, k)) = next.next() {
                 if let Some(k) = k {
-                    by_key.insert((w, k), id);
+                    by_key.insert((w, k), (id, QueueStatus::Queued));
                 }
-                resolved.push((id, false));
+                resolved.push((id, false, QueueStatus::Queued));
                 continue;
             }
         }
@@ -330,28 +344,30 @@ async fn keyed(
                 id: item.workspace.clone(),
             });
         };
-        let id =
-            match by_key.get(&(item.workspace.clone(), key.clone())) {
-                Some(id) => *id,
-                None => {
-                    let id: i64 = sqlx::query_scalar(
-                    "SELECT id FROM queue_items WHERE workspace_id = $1 AND idempotency_key = $2
-                       AND status IN ('queued', 'dispatched')",
+        let (id, status) = match by_key.get(&(item.workspace.clone(), key.clone())) {
+            Some(found) => *found,
+            None => {
+                let row = sqlx::query(
+                    "SELECT id, status FROM queue_items
+                     WHERE workspace_id = $1 AND idempotency_key = $2",
                 )
                 .bind(&item.workspace)
                 .bind(&key)
                 .fetch_optional(&mut *tx)
                 .await
-                .map_err(StoreError::query("enqueue batch: find active item with key"))?
+                .map_err(StoreError::query(
+                    "enqueue batch: find the item with the key",
+                ))?
                 .ok_or_else(|| StoreError::Contended {
                     operation: "enqueue batch",
                     id: key.clone(),
                 })?;
-                    by_key.insert((item.workspace.clone(), key), id);
-                    id
-                }
-            };
-        resolved.push((id, true));
+                let found = (row.get::<i64, _>("id"), status_of(row.get("status"))?);
+                by_key.insert((item.workspace.clone(), key), found);
+                found
+            }
+        };
+        resolved.push((id, true, status));
     }
     let distinct: BTreeSet<&str> = items.iter().map(|i| i.workspace.as_str()).collect();
     let names: Vec<String> = distinct.iter().map(|w| w.to_string()).collect();
@@ -375,10 +391,11 @@ async fn keyed(
     Ok(items
         .iter()
         .zip(resolved)
-        .map(|(item, (id, deduplicated))| Enqueued {
+        .map(|(item, (id, deduplicated, status))| Enqueued {
             id,
             depth: depths.get(&item.workspace).copied().unwrap_or(0),
             deduplicated,
+            status,
         })
         .collect())
 }

@@ -7,13 +7,13 @@
 //! the run records of exactly the rows it changed are inserted. Under READ
 //! COMMITTED the update re-checks `next_run_at = slot` against the latest
 //! row version, so a slot another node claimed after our snapshot is lost
-//! here. The second enqueues the won fires (the outbox) and notifies, and
-//! the commit makes claim, runs and fires durable together.
+//! here. The second enqueues the won fires (the outbox), and the commit
+//! makes claim, runs and fires durable together. The scheduler wakes the
+//! drains once per tick, after all its rounds (`Driver::notify`).
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
-use super::QUEUE_CHANNEL;
 use crate::store::schedules::SlotFire;
 use crate::store::StoreError;
 
@@ -96,12 +96,11 @@ pub(super) async fn claim(
                              $6::text[], $7::timestamptz[])
                      WITH ORDINALITY AS u(w, c, p, m, b, k, e, ord)
                  ORDER BY ord
-                 ON CONFLICT (workspace_id, idempotency_key)
-                     WHERE status IN ('queued', 'dispatched') AND idempotency_key IS NOT NULL
+                 ON CONFLICT (workspace_id, idempotency_key) WHERE idempotency_key IS NOT NULL
                  DO NOTHING
                  RETURNING workspace_id
              )
-             SELECT pg_notify($10, w) FROM (SELECT DISTINCT workspace_id AS w FROM ins) AS d",
+             SELECT COUNT(*) FROM ins",
         )
         .bind(col(|i| Some(i.workspace.clone())))
         .bind(col(|i| i.caller.clone()))
@@ -112,7 +111,6 @@ pub(super) async fn claim(
         .bind(&expiries)
         .bind(i32::try_from(max_attempts).unwrap_or(i32::MAX))
         .bind(now)
-        .bind(QUEUE_CHANNEL)
         .execute(&mut *tx)
         .await
         .map_err(StoreError::query("claim slots: enqueue fires"))?;

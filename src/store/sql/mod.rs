@@ -207,6 +207,12 @@ impl<D: Dialect> super::Driver for SqlStore<D> {
         self.d.listen().await
     }
 
+    async fn notify(&self, workspaces: &[&str]) {
+        if !workspaces.is_empty() {
+            self.d.woke(workspaces).await;
+        }
+    }
+
     async fn close(&self) {
         self.d.close().await;
     }

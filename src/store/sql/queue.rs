@@ -1,6 +1,7 @@
-//! The queue's statements. Enqueues dedupe by a partial unique index on
-//! `(workspace_id, idempotency_key)` over active rows, so two concurrent
-//! enqueues of one key cannot both insert; outcome writes are fenced by
+//! The queue's statements. Enqueues dedupe by a unique index on
+//! `(workspace_id, idempotency_key)` over every kept row, so two concurrent
+//! enqueues of one key cannot both insert and a retry finds the first item
+//! even after it finished; outcome writes are fenced by
 //! `status = 'dispatched' AND lease_token = $token`.
 
 use std::collections::{BTreeSet, HashMap};
@@ -18,34 +19,28 @@ pub(crate) fn active() -> String {
     super::in_list(QueueStatus::ACTIVE.iter().map(|s| s.as_str()))
 }
 
-/// Insert `item` unless an active item holds its key; answers its id and
-/// whether it was a duplicate. The insert and the lookup of the active item
-/// can race with that item finishing; a second round then inserts.
+/// Insert `item` unless an item (active or finished) holds its key; answers
+/// its id, whether it was a duplicate, and its status. The insert and the
+/// lookup of the kept item can race with that item being pruned; a second
+/// round then inserts.
 pub(crate) async fn insert_or_find<E: Exec>(
     on: &mut E,
     item: &NewQueueItem,
     max_attempts: u32,
     now: DateTime<Utc>,
-) -> Result<(i64, bool), StoreError> {
-    let insert = format!(
-        "INSERT INTO queue_items (workspace_id, caller, priority, method, body, idempotency_key,
-             max_attempts, enqueued_at, available_at, expires_at, updated_at)
+) -> Result<(i64, bool, QueueStatus), StoreError> {
+    const INSERT: &str = "INSERT INTO queue_items (workspace_id, caller, priority, method, body,
+             idempotency_key, max_attempts, enqueued_at, available_at, expires_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $8)
-         ON CONFLICT (workspace_id, idempotency_key)
-             WHERE status IN ({}) AND idempotency_key IS NOT NULL
+         ON CONFLICT (workspace_id, idempotency_key) WHERE idempotency_key IS NOT NULL
          DO NOTHING
-         RETURNING id",
-        active()
-    );
-    let find = format!(
-        "SELECT id FROM queue_items
-         WHERE workspace_id = $1 AND idempotency_key = $2 AND status IN ({})",
-        active()
-    );
+         RETURNING id";
+    const FIND: &str =
+        "SELECT id, status FROM queue_items WHERE workspace_id = $1 AND idempotency_key = $2";
     for _ in 0..3 {
         let inserted = on
             .opt(
-                &insert,
+                INSERT,
                 &[
                     Arg::Text(&item.workspace),
                     Arg::OptText(item.caller.as_deref()),
@@ -61,17 +56,23 @@ pub(crate) async fn insert_or_find<E: Exec>(
             .await
             .map_err(query("enqueue"))?;
         if let Some(row) = inserted {
-            return Ok((row.i64("id")?, false));
+            return Ok((row.i64("id")?, false, QueueStatus::Queued));
         }
         let Some(key) = item.idempotency_key.as_deref() else {
             break;
         };
         let existing = on
-            .opt(&find, &[Arg::Text(&item.workspace), Arg::Text(key)])
+            .opt(FIND, &[Arg::Text(&item.workspace), Arg::Text(key)])
             .await
-            .map_err(query("enqueue: find active item with key"))?;
+            .map_err(query("enqueue: find the item with the key"))?;
         if let Some(row) = existing {
-            return Ok((row.i64("id")?, true));
+            let status = row.text("status")?;
+            let status = QueueStatus::from_name(&status).ok_or(StoreError::Corrupt {
+                table: "queue_items",
+                column: "status".into(),
+                value: status,
+            })?;
+            return Ok((row.i64("id")?, true, status));
         }
     }
     Err(StoreError::Contended {
@@ -123,10 +124,11 @@ pub(crate) async fn enqueue_each<D: Dialect>(
     Ok(items
         .iter()
         .zip(ids)
-        .map(|(item, (id, deduplicated))| Enqueued {
+        .map(|(item, (id, deduplicated, status))| Enqueued {
             id,
             depth: depths.get(&item.workspace).copied().unwrap_or(0),
             deduplicated,
+            status,
         })
         .collect())
 }

@@ -2,8 +2,6 @@
 //! compare-and-set claim with its run record and queue item, and run outcomes
 //! as the model judges them.
 
-use std::collections::BTreeSet;
-
 use chrono::{DateTime, Utc};
 
 use super::queue::insert_or_find;
@@ -130,12 +128,6 @@ pub(crate) async fn claim_slots_each<D: Dialect>(
         }
     }
     D::commit(tx).await.map_err(query("claim slots: commit"))?;
-    let woken: BTreeSet<&str> = fires
-        .iter()
-        .filter(|f| won.contains(&f.claim.schedule_id) && f.claim.missed.is_none())
-        .filter_map(|f| f.item.as_ref().map(|i| i.workspace.as_str()))
-        .collect();
-    d.woke(&woken.into_iter().collect::<Vec<_>>()).await;
     Ok(won)
 }
 
@@ -303,7 +295,6 @@ impl<D: Dialect> ScheduleStore for SqlStore<D> {
         let run = rows::run(&row)?;
         insert_or_find(&mut tx, item, max_attempts, now).await?;
         D::commit(tx).await.map_err(query("fire now: commit"))?;
-        self.d.woke(&[item.workspace.as_str()]).await;
         Ok(run)
     }
 

@@ -1,0 +1,175 @@
+//! Group commit: every enqueue that arrives while a write is in flight goes
+//! into the next write, one transaction for all of them, and each caller
+//! hears back once that transaction committed. Enqueues never wait behind a
+//! delivery mailbox, and under load a thousand of them cost a handful of
+//! commits instead of a thousand.
+//!
+//! Each request carries a deadline. A request still waiting when its
+//! deadline passes is answered [`IngestError::TimedOut`] and is never
+//! written: nothing a caller was told failed is carried out later. Once a
+//! write has begun its callers wait for its end (bounded by the pool's
+//! acquire timeout and the statement itself), because abandoning a commit
+//! half-way would leave its outcome unknown. A batch the database refuses
+//! for a reason other than being unreachable is retried one item at a time,
+//! so one bad item cannot sink the others.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::clock::SharedClock;
+use crate::model::queue::{Enqueued, NewQueueItem};
+use crate::model::Invalid;
+use crate::store::{Store, StoreError};
+use crate::tasks::Owned;
+
+/// Told about every workspace a write added items to (the service points it
+/// at this node's drain; other nodes hear the store's notification).
+pub type OnWritten = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
+
+/// Requests taken into one write at most.
+const MAX_BATCH: usize = 512;
+/// Requests that may wait for the writer before callers wait to get in.
+const CHANNEL: usize = 8192;
+
+/// Why an enqueue was not done.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    /// Not written: its deadline passed before its turn came.
+    #[error("not enqueued: the queue did not get to it within {0:?}")]
+    TimedOut(Duration),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the ingest writer has stopped")]
+    Stopped,
+}
+
+struct Request {
+    item: NewQueueItem,
+    deadline: Instant,
+    reply: oneshot::Sender<Result<Enqueued, IngestError>>,
+}
+
+/// The handle callers enqueue through; clones share one writer.
+#[derive(Clone)]
+pub struct Ingest {
+    tx: mpsc::Sender<Request>,
+    _writer: std::sync::Arc<Owned<()>>,
+}
+
+impl Ingest {
+    /// Start the writer.
+    pub fn start(store: Store, clock: SharedClock, max_attempts: u32, written: OnWritten) -> Self {
+        let (tx, rx) = mpsc::channel(CHANNEL);
+        let writer = Owned::new(tokio::spawn(write_loop(
+            rx,
+            store,
+            clock,
+            max_attempts,
+            written,
+        )));
+        Self {
+            tx,
+            _writer: std::sync::Arc::new(writer),
+        }
+    }
+
+    /// Enqueue `item`, durable when this answers `Ok`. `within` bounds how
+    /// long the request may wait for its write to begin.
+    pub async fn enqueue(
+        &self,
+        item: NewQueueItem,
+        within: Duration,
+    ) -> Result<Enqueued, IngestError> {
+        item.validate()?;
+        let deadline = Instant::now() + within;
+        let (reply, answer) = oneshot::channel();
+        let request = Request {
+            item,
+            deadline,
+            reply,
+        };
+        match tokio::time::timeout_at(deadline, self.tx.send(request)).await {
+            Err(_) => return Err(IngestError::TimedOut(within)),
+            Ok(Err(_)) => return Err(IngestError::Stopped),
+            Ok(Ok(())) => {}
+        }
+        answer.await.unwrap_or(Err(IngestError::Stopped))
+    }
+}
+
+async fn write_loop(
+    mut rx: mpsc::Receiver<Request>,
+    store: Store,
+    clock: SharedClock,
+    max_attempts: u32,
+    written: OnWritten,
+) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let now = Instant::now();
+        let (live, late): (Vec<Request>, Vec<Request>) =
+            batch.drain(..).partition(|r| r.deadline > now);
+        for r in late {
+            let waited = now.saturating_duration_since(r.deadline);
+            let _ = r.reply.send(Err(IngestError::TimedOut(waited)));
+        }
+        if live.is_empty() {
+            continue;
+        }
+        let (items, replies): (Vec<NewQueueItem>, Vec<_>) =
+            live.into_iter().map(|r| (r.item, r.reply)).unzip();
+        let answers = write(&store, &items, max_attempts, clock.now()).await;
+        let woken: BTreeSet<&str> = items.iter().map(|i| i.workspace.as_str()).collect();
+        for (reply, answer) in replies.into_iter().zip(answers) {
+            let _ = reply.send(answer);
+        }
+        for workspace in woken {
+            written(workspace);
+        }
+    }
+}
+
+/// One transaction for the batch; a refused batch (not an unreachable
+/// database) item by item, so each item gets its own answer.
+async fn write(
+    store: &Store,
+    items: &[NewQueueItem],
+    max_attempts: u32,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<Result<Enqueued, IngestError>> {
+    match store.enqueue_batch(items, max_attempts, now).await {
+        Ok(done) => done.into_iter().map(Ok).collect(),
+        Err(err) if err.is_unavailable() || items.len() == 1 => {
+            let message = err.to_string();
+            let mut first = Some(err);
+            items
+                .iter()
+                .map(|_| {
+                    Err(IngestError::Store(first.take().unwrap_or(
+                        StoreError::Unavailable {
+                            reason: message.clone(),
+                        },
+                    )))
+                })
+                .collect()
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, items = items.len(), "a batch of enqueues was refused; writing them one by one");
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                out.push(
+                    store
+                        .enqueue(item, max_attempts, now)
+                        .await
+                        .map_err(IngestError::from),
+                );
+            }
+            out
+        }
+    }
+}
