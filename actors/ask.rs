@@ -43,3 +43,15 @@ where
         }),
     }
 }
+
+/// True when the asker stopped waiting (its timeout passed, it was told to
+/// try again): such a request is dropped undone, so what a client was told
+/// failed is never carried out later from a backed-up mailbox.
+pub fn abandoned<T>(reply: &RpcReplyPort<T>) -> bool {
+    reply.is_closed()
+}
+
+/// [`abandoned`] for a request that may not want an answer at all.
+pub fn abandoned_opt<T>(reply: &Option<RpcReplyPort<T>>) -> bool {
+    reply.as_ref().is_some_and(abandoned)
+}

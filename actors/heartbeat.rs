@@ -19,6 +19,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
+use super::ask::{abandoned, abandoned_opt};
 use crate::clock::SharedClock;
 use crate::liveness::Board;
 use crate::messages::heartbeat::{BeatAck, HeartbeatError, HeartbeatMsg, TickReport};
@@ -141,6 +142,15 @@ impl Actor for HeartbeatActor {
         state: &mut HeartbeatState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
+            HeartbeatMsg::WorkspaceBeat { reply, .. } if abandoned_opt(&reply) => {
+                tracing::debug!("workspace beat dropped: its sender stopped waiting");
+            }
+            HeartbeatMsg::Register { reply, .. } if abandoned(&reply) => {
+                tracing::debug!("registration dropped: its sender stopped waiting");
+            }
+            HeartbeatMsg::DelegationBeat { reply, .. } if abandoned_opt(&reply) => {
+                tracing::debug!("delegation beat dropped: its sender stopped waiting");
+            }
             HeartbeatMsg::WorkspaceBeat { beat, reply } => {
                 let result = state.beat(beat).await;
                 if let Err(err) = &result {

@@ -183,6 +183,8 @@ impl QueueDrainState {
             return;
         }
         self.sweeping = true;
+        // Test builds: a drain that crashes on every tick.
+        fail::fail_point!("queue.tick");
         self.args
             .names
             .report_alive(names::QUEUE_DRAIN, now, self.args.tick);

@@ -25,6 +25,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
+use super::ask::{abandoned, abandoned_opt};
 use crate::clock::SharedClock;
 use crate::events::EventBus;
 use crate::messages::queue::QueueOutcome;
@@ -181,6 +182,10 @@ impl SchedulerState {
             .await?
             .into_iter()
             .collect();
+        // Test builds: die right after the claim committed (fires included).
+        fail::fail_point!("scheduler.claimed", !won.is_empty(), |_| {
+            std::process::abort()
+        });
         report.lost += plan.fires.len() - won.len();
         for fire in plan
             .fires
@@ -509,6 +514,15 @@ impl Actor for SchedulerActor {
                 }
                 answer(reply, result, "scheduler tick");
                 state.arm_wake(&myself).await;
+            }
+            SchedulerMsg::RunNow { reply, .. } if abandoned_opt(&reply) => {
+                tracing::debug!("run-now dropped: its sender stopped waiting");
+            }
+            SchedulerMsg::Upsert { reply, .. } if abandoned(&reply) => {
+                tracing::debug!("schedule change dropped: its sender stopped waiting");
+            }
+            SchedulerMsg::Delete { reply, .. } if abandoned(&reply) => {
+                tracing::debug!("schedule delete dropped: its sender stopped waiting");
             }
             SchedulerMsg::RunNow { schedule, reply } => {
                 let now = state.args.clock.now();

@@ -21,6 +21,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
+use super::ask::{abandoned, abandoned_opt};
 use crate::clock::SharedClock;
 use crate::events::EventBus;
 use crate::messages::sweeper::{DelegationEvent, SweepReport, SweeperError, SweeperMsg};
@@ -190,6 +191,12 @@ impl Actor for DelegationSweeperActor {
                     .names
                     .report_alive(names::SWEEPER, now, state.args.interval);
                 answer(reply, state.sweep(now).await);
+            }
+            SweeperMsg::Create { reply, .. } if abandoned(&reply) => {
+                tracing::debug!("delegation create dropped: its sender stopped waiting");
+            }
+            SweeperMsg::SetStatus { reply, .. } if abandoned_opt(&reply) => {
+                tracing::debug!("delegation status change dropped: its sender stopped waiting");
             }
             SweeperMsg::Create { new, reply } => {
                 let result = state.create(new).await;

@@ -128,6 +128,9 @@ fn load_config(
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Test builds only: fail points named in FAILPOINTS (see Cargo.toml).
+    #[cfg(feature = "failpoints")]
+    let _failpoints = fail::FailScenario::setup();
     let cli = Cli::parse();
     // The demo prints its own summary; only warnings should interleave with it.
     let default_level = if matches!(cli.command, Command::Demo { .. }) {

@@ -188,7 +188,34 @@ async fn health_says_who_ticked_within_twice_their_interval(store: Store) {
     hb.stop(None);
 }
 
+/// A request whose asker stopped waiting (it was answered 503 "try again")
+/// is dropped undone, while one still awaited is carried out.
+async fn a_registration_nobody_awaits_any_more_is_not_carried_out(store: Store) {
+    use ringmaster::model::workspace::Registration;
+    let t0 = at(2026, 4, 1, 9, 0, 0);
+    let (hb, _clock) = spawn(store.clone(), t0).await;
+    let (gone, receiver) = ractor::concurrency::oneshot();
+    drop(receiver);
+    hb.cast(HeartbeatMsg::Register {
+        registration: Registration::new("ghost", None, 5).unwrap(),
+        reply: gone.into(),
+    })
+    .unwrap();
+    let kept = hb
+        .ask(|reply| HeartbeatMsg::Register {
+            registration: Registration::new("kept", None, 5).unwrap(),
+            reply,
+        })
+        .await
+        .unwrap();
+    assert_eq!(kept.id, "kept");
+    assert!(store.get_workspace("ghost").await.unwrap().is_none());
+    assert!(store.get_workspace("kept").await.unwrap().is_some());
+    hb.stop(None);
+}
+
 backend_tests!(
+    a_registration_nobody_awaits_any_more_is_not_carried_out,
     beats_update_capacity_and_answer_spare_room,
     a_silent_workspace_goes_offline_on_the_tick_past_its_threshold,
     health_says_who_ticked_within_twice_their_interval,

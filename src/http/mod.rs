@@ -37,8 +37,11 @@ pub use error::ApiError;
 use crate::service::Ringmaster;
 
 /// How long a request may wait for an actor's answer (everything but a
-/// delivery): during a database outage every request is answered within it.
-pub const ASK_TIMEOUT: Duration = Duration::from_secs(2);
+/// delivery): with the store's gate failing fast during an outage, every
+/// request is answered well within 2 s, and this bound holds if not. An
+/// actor drops a request whose asker stopped waiting, so a 503 from here is
+/// never carried out later.
+pub const ASK_TIMEOUT: Duration = Duration::from_millis(1500);
 /// How long an enqueue may wait for its write to begin (then 503, and it is
 /// never written).
 pub const ADMISSION: Duration = Duration::from_millis(900);

@@ -46,6 +46,15 @@ impl StoreError {
         move |source| StoreError::Query { operation, source }
     }
 
+    /// True when the connection to the database failed (see [`connection_lost`]).
+    pub(crate) fn is_connection_lost(&self) -> bool {
+        match self {
+            StoreError::Connect { .. } | StoreError::Unavailable { .. } => true,
+            StoreError::Query { source, .. } => connection_lost(source),
+            _ => false,
+        }
+    }
+
     /// True when the database could not be reached (down, restarting,
     /// shutting down, out of connections, locked past the busy timeout), as
     /// opposed to a statement it refused: callers answer 503 and try again.
@@ -60,23 +69,38 @@ impl StoreError {
 
 /// An error that says "the database is not there right now".
 fn unreachable(err: &sqlx::Error) -> bool {
+    if connection_lost(err) {
+        return true;
+    }
+    match err {
+        sqlx::Error::PoolClosed => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            // Postgres: too many connections.
+            code == "53300"
+                // SQLite: BUSY and LOCKED, with their extended codes.
+                || code
+                    .parse::<u32>()
+                    .is_ok_and(|c| matches!(c & 0xff, 5 | 6))
+        }
+        _ => false,
+    }
+}
+
+/// The connection failed or the server is going away: what shuts the
+/// [`Gate`](super::gate::Gate). Busy locks and full pools are load, not absence.
+pub(crate) fn connection_lost(err: &sqlx::Error) -> bool {
     match err {
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
         | sqlx::Error::Protocol(_)
         | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Database(db) => {
             let code = db.code().unwrap_or_default();
-            // Postgres: connection exceptions (class 08), admin or crash
-            // shutdown, "cannot connect now", too many connections.
-            code.starts_with("08")
-                || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "53300")
-                // SQLite: BUSY and LOCKED, with their extended codes.
-                || code
-                    .parse::<u32>()
-                    .is_ok_and(|c| matches!(c & 0xff, 5 | 6))
+            // Connection exceptions (class 08), admin or crash shutdown,
+            // "cannot connect now".
+            code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03")
         }
         _ => false,
     }

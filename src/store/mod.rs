@@ -14,6 +14,7 @@
 
 mod delegations;
 mod error;
+pub mod gate;
 mod lease;
 pub mod notify;
 pub mod postgres;

@@ -47,11 +47,13 @@ pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
-        // A writer waits for the lock instead of failing with SQLITE_BUSY.
-        .busy_timeout(Duration::from_secs(10))
+        // A writer waits for the lock instead of failing with SQLITE_BUSY,
+        // but not for ever: past this the request is answered 503.
+        .busy_timeout(Duration::from_secs(5))
         .foreign_keys(true);
     let pool = SqlitePoolOptions::new()
         .max_connections(8)
+        .acquire_timeout(Duration::from_secs(5))
         .connect_with(options)
         .await
         .map_err(connect)?;

@@ -6,6 +6,10 @@
 //! they were skipped (and `.ci/run` always sets it).
 #![allow(dead_code)]
 
+pub mod agent;
+pub mod cluster;
+pub mod process;
+
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};

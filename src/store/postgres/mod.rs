@@ -19,6 +19,7 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgArguments, PgPoolOptions, PgRow};
 use sqlx::{PgPool, Postgres, Transaction};
 
+use super::gate::Gate;
 use super::notify::WakeStream;
 use super::schedules::SlotFire;
 use super::sql::{Arg, Dialect, Exec, Row, SqlStore, TxMode};
@@ -28,11 +29,17 @@ use crate::model::queue::{Enqueued, NewQueueItem};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// How long an operation waits for a connection before the database counts
+/// as unavailable.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// The channel enqueues notify on; the payload is the workspace id.
 pub const QUEUE_CHANNEL: &str = "ringmaster_queue";
 
 pub struct PgDialect {
     pool: PgPool,
+    /// Every operation passes it: during an outage they fail at once.
+    gate: Gate,
 }
 
 /// The PostgreSQL store.
@@ -43,7 +50,9 @@ pub type PgStore = SqlStore<PgDialect>;
 pub async fn open(url: &str) -> Result<PgStore, StoreError> {
     let pool = PgPoolOptions::new()
         .max_connections(16)
-        .acquire_timeout(Duration::from_secs(10))
+        // Short: during an outage a request must fail fast (503), not wait;
+        // the pool re-establishes connections by itself afterwards.
+        .acquire_timeout(ACQUIRE_TIMEOUT)
         .connect(url)
         .await
         .map_err(|source| StoreError::Connect {
@@ -59,7 +68,10 @@ pub async fn open(url: &str) -> Result<PgStore, StoreError> {
             url: redact(url),
             source,
         })?;
-    Ok(SqlStore::new(PgDialect { pool }))
+    Ok(SqlStore::new(PgDialect {
+        pool,
+        gate: Gate::default(),
+    }))
 }
 
 type Query<'q> = sqlx::query::Query<'q, Postgres, PgArguments>;
@@ -117,19 +129,25 @@ impl Row for PgRow {
 }
 
 /// Statements on the pool, each on its own.
-pub struct OnPool<'a>(&'a PgPool);
+pub struct OnPool<'a>(&'a PgDialect);
 
 #[async_trait::async_trait]
 impl Exec for OnPool<'_> {
     type Row = PgRow;
     async fn all(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<PgRow>, sqlx::Error> {
-        prepare(sql, args).fetch_all(self.0).await
+        let PgDialect { pool, gate } = self.0;
+        gate.pass(prepare(sql, args).fetch_all(pool)).await
     }
     async fn opt(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Option<PgRow>, sqlx::Error> {
-        prepare(sql, args).fetch_optional(self.0).await
+        let PgDialect { pool, gate } = self.0;
+        gate.pass(prepare(sql, args).fetch_optional(pool)).await
     }
     async fn run(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64, sqlx::Error> {
-        Ok(prepare(sql, args).execute(self.0).await?.rows_affected())
+        let PgDialect { pool, gate } = self.0;
+        Ok(gate
+            .pass(prepare(sql, args).execute(pool))
+            .await?
+            .rows_affected())
     }
 }
 
@@ -176,11 +194,11 @@ impl Dialect for PgDialect {
     const LOCK_ROWS: &'static str = " FOR UPDATE";
 
     fn pool(&self) -> OnPool<'_> {
-        OnPool(&self.pool)
+        OnPool(self)
     }
 
     async fn begin(&self, _mode: TxMode) -> Result<Self::Tx, sqlx::Error> {
-        self.pool.begin().await
+        self.gate.pass(self.pool.begin()).await
     }
 
     async fn commit(tx: Self::Tx) -> Result<(), sqlx::Error> {
@@ -201,11 +219,11 @@ impl Dialect for PgDialect {
 
     async fn woke(&self, workspaces: &[&str]) {
         let names: Vec<&str> = workspaces.to_vec();
-        let sent = sqlx::query("SELECT pg_notify($1, w) FROM UNNEST($2::text[]) AS w")
+        let notify = sqlx::query("SELECT pg_notify($1, w) FROM UNNEST($2::text[]) AS w")
             .bind(QUEUE_CHANNEL)
             .bind(&names)
-            .execute(&self.pool)
-            .await;
+            .execute(&self.pool);
+        let sent = self.gate.pass(notify).await;
         if let Err(err) = sent {
             // The items are committed; a drain that misses the wake finds
             // them at its next tick.
@@ -223,7 +241,9 @@ impl Dialect for PgDialect {
         max_attempts: u32,
         now: DateTime<Utc>,
     ) -> Result<Enqueued, StoreError> {
-        enqueue::one(&self.pool, item, max_attempts, now).await
+        self.gate
+            .pass(enqueue::one(&self.pool, item, max_attempts, now))
+            .await
     }
 
     async fn enqueue_batch(
@@ -232,7 +252,9 @@ impl Dialect for PgDialect {
         max_attempts: u32,
         now: DateTime<Utc>,
     ) -> Result<Vec<Enqueued>, StoreError> {
-        enqueue::batch(&self.pool, items, max_attempts, now).await
+        self.gate
+            .pass(enqueue::batch(&self.pool, items, max_attempts, now))
+            .await
     }
 
     async fn settle(
@@ -240,7 +262,7 @@ impl Dialect for PgDialect {
         rows: &[Settle<'_>],
         now: DateTime<Utc>,
     ) -> Result<Vec<i64>, StoreError> {
-        settle::batch(&self.pool, rows, now).await
+        self.gate.pass(settle::batch(&self.pool, rows, now)).await
     }
 
     async fn claim_slots(
@@ -249,6 +271,8 @@ impl Dialect for PgDialect {
         max_attempts: u32,
         now: DateTime<Utc>,
     ) -> Result<Vec<i64>, StoreError> {
-        slots::claim(&self.pool, fires, max_attempts, now).await
+        self.gate
+            .pass(slots::claim(&self.pool, fires, max_attempts, now))
+            .await
     }
 }

@@ -115,6 +115,10 @@ pub(super) async fn claim(
         .await
         .map_err(StoreError::query("claim slots: enqueue fires"))?;
     }
+    // Test builds: die with the claim written but not committed.
+    fail::fail_point!("claim.before_commit", !won.is_empty(), |_| {
+        std::process::abort()
+    });
     tx.commit()
         .await
         .map_err(StoreError::query("claim slots: commit"))?;

@@ -127,6 +127,10 @@ pub(crate) async fn claim_slots_each<D: Dialect>(
             won.push(fire.claim.schedule_id);
         }
     }
+    // Test builds: die with the claim written but not committed.
+    fail::fail_point!("claim.before_commit", !won.is_empty(), |_| {
+        std::process::abort()
+    });
     D::commit(tx).await.map_err(query("claim slots: commit"))?;
     Ok(won)
 }

@@ -1,0 +1,68 @@
+//! A local A2A agent for tests of the whole binary: answers every
+//! `message/send` (after an optional pause) and remembers every messageId it
+//! was sent, so a test can count deliveries exactly.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::routing::post;
+use axum::Router;
+use serde_json::{json, Value};
+
+#[derive(Clone)]
+pub struct Agent {
+    pub url: String,
+    seen: Arc<Mutex<Vec<String>>>,
+    pause_ms: Arc<AtomicU64>,
+}
+
+impl Agent {
+    pub async fn start() -> Agent {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let pause_ms = Arc::new(AtomicU64::new(0));
+        let (log, pause) = (seen.clone(), pause_ms.clone());
+        let app = Router::new().route(
+            "/a2a",
+            post(move |body: String| {
+                let (log, pause) = (log.clone(), pause.clone());
+                async move {
+                    let request: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+                    let id = request
+                        .pointer("/params/message/messageId")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string();
+                    let ms = pause.load(Ordering::SeqCst);
+                    if ms > 0 {
+                        tokio::time::sleep(Duration::from_millis(ms)).await;
+                    }
+                    log.lock().unwrap().push(id.clone());
+                    json!({"jsonrpc": "2.0", "id": request["id"], "result": {"kind": "message",
+                        "parts": [{"kind": "text", "text": format!("done {id}")}]}})
+                    .to_string()
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Agent {
+            url: format!("http://{addr}/a2a"),
+            seen,
+            pause_ms,
+        }
+    }
+
+    /// Answer each message only after `pause`.
+    pub fn pause(&self, pause: Duration) {
+        self.pause_ms
+            .store(pause.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    /// Every messageId received, in order (answered or not yet answered
+    /// requests are recorded once the answer is being sent).
+    pub fn seen(&self) -> Vec<String> {
+        self.seen.lock().unwrap().clone()
+    }
+}
