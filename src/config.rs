@@ -47,6 +47,10 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// HTTP connections open at once.
     pub max_connections: u32,
+    /// A request's head must arrive within this (then the connection closes).
+    pub header_timeout: Duration,
+    /// A request's declared body must arrive within this (then 408).
+    pub body_timeout: Duration,
     /// An agent's answer longer than this is an error; nothing past it is kept.
     pub max_response_bytes: usize,
     /// Hosts or CIDRs agents may be reached at (`None`: any public address).
@@ -76,6 +80,8 @@ impl Default for Config {
             restart_window: Duration::from_secs(60),
             shutdown_timeout: Duration::from_secs(30),
             max_connections: 1024,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
             max_response_bytes: 1 << 20,
             agent_allow: None,
         }
@@ -147,6 +153,8 @@ const KEYS: &[&str] = &[
     "restart_window_s",
     "shutdown_timeout_s",
     "max_connections",
+    "header_timeout_s",
+    "body_timeout_s",
     "max_response_bytes",
     "agent_allow",
 ];
@@ -399,6 +407,8 @@ impl Config {
             restart_window: raw.secs("restart_window_s", d.restart_window, DAY)?,
             shutdown_timeout: raw.secs("shutdown_timeout_s", d.shutdown_timeout, HOUR)?,
             max_connections: raw.count("max_connections", d.max_connections, 100_000)?,
+            header_timeout: raw.secs("header_timeout_s", d.header_timeout, HOUR)?,
+            body_timeout: raw.secs("body_timeout_s", d.body_timeout, HOUR)?,
             max_response_bytes: usize::try_from(max_response).unwrap_or(usize::MAX),
             agent_allow,
         })

@@ -205,6 +205,7 @@ async fn serve(config: Config) -> Result<(), String> {
     let database = ringmaster::store::redact(&config.database_url);
     let limits = Limits {
         max_connections: usize::try_from(config.max_connections).unwrap_or(usize::MAX),
+        header_timeout: config.header_timeout,
         drain_timeout: config.shutdown_timeout,
         ..Limits::default()
     };

@@ -1,6 +1,10 @@
 //! Configuration: defaults, file and environment, and every refusal naming its key.
 
+mod support;
+
 use std::time::Duration;
+
+use proptest::prelude::*;
 
 use ringmaster::config::{Config, ConfigError};
 
@@ -69,6 +73,11 @@ const NUMERIC_KEYS: &[&str] = &[
     "RINGMASTER_HEARTBEAT_TICK_MS",
     "RINGMASTER_RESTART_MAX",
     "RINGMASTER_RESTART_WINDOW_S",
+    "RINGMASTER_SHUTDOWN_TIMEOUT_S",
+    "RINGMASTER_MAX_CONNECTIONS",
+    "RINGMASTER_HEADER_TIMEOUT_S",
+    "RINGMASTER_BODY_TIMEOUT_S",
+    "RINGMASTER_MAX_RESPONSE_BYTES",
 ];
 
 #[test]
@@ -138,4 +147,64 @@ fn an_unknown_ringmaster_variable_is_a_typo_and_refused() {
         env(&[("RINGMASTER_TEST_POSTGRES_URL", "postgres://x")]),
     )
     .unwrap();
+}
+
+/// The limit a key states when given the largest u64.
+fn limit_of(key: &str) -> u64 {
+    let err = Config::from_sources(None, env(&[(key, &u64::MAX.to_string())])).unwrap_err();
+    let text = err.to_string();
+    let limit = text
+        .rsplit("above the limit of ")
+        .next()
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{key} states no limit: {text}"));
+    assert!(limit > 0, "{text}");
+    limit
+}
+
+proptest! {
+    /// Any text at all in any numeric key: taken, or refused naming the key;
+    /// never a panic.
+    #[test]
+    fn any_value_of_any_numeric_key_is_taken_or_refused_by_name(
+        key in proptest::sample::select(NUMERIC_KEYS),
+        value in prop_oneof![
+            any::<u64>().prop_map(|n| n.to_string()),
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<f64>().prop_map(|n| n.to_string()),
+            "[0-9]{15,40}",
+            "\\PC{0,12}",
+            " *[0-9]{1,6} *",
+        ],
+    ) {
+        match Config::from_sources(None, env(&[(key, &value)])) {
+            Ok(_) => {}
+            Err(err) => prop_assert_eq!(err.key(), Some(key), "{}", err),
+        }
+    }
+}
+
+/// Every numeric key states its limit, and a node configured with every key
+/// at its limit starts, answers and stops: no `interval * 2` overflows, no
+/// buffer sized by a number it cannot hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_with_every_key_at_its_limit_starts_answers_and_stops() {
+    let limits: Vec<(&str, String)> = NUMERIC_KEYS
+        .iter()
+        .map(|key| (*key, limit_of(key).to_string()))
+        .collect();
+    let pairs: Vec<(&str, &str)> = limits.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let config = Config::from_sources(None, env(&pairs)).unwrap();
+    let db = support::TestDb::sqlite().await;
+    let h =
+        support::Harness::start(db.store.clone(), config, support::at(2026, 9, 1, 12, 0, 0)).await;
+    let report = tokio::time::timeout(Duration::from_secs(10), h.ringmaster.health())
+        .await
+        .expect("answers")
+        .unwrap();
+    assert_eq!(report.actors.len(), 4, "{report:?}");
+    h.beat("w", 0, 10).await;
+    tokio::time::timeout(Duration::from_secs(20), h.ringmaster.shutdown())
+        .await
+        .expect("stops");
 }

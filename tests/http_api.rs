@@ -3,83 +3,14 @@
 
 mod support;
 
-use std::sync::Arc;
-
-use axum::body::Body;
-use axum::http::{header, Method, Request, StatusCode};
-use axum::Router;
+use axum::http::{Method, StatusCode};
 use ringmaster::config::Config;
-use ringmaster::dispatch::{Behavior, FakeDispatcher};
+use ringmaster::dispatch::Behavior;
 use ringmaster::model::a2a::a2a_message;
 use ringmaster::store::Store;
 use serde_json::{json, Value};
-use support::{at, eventually, quiet_config, Harness};
-use tower::ServiceExt;
-
-struct Api {
-    router: Router,
-    fake: FakeDispatcher,
-    ringmaster: Arc<ringmaster::Ringmaster>,
-}
-
-async fn api(store: Store, config: Config) -> Api {
-    let h = Harness::start(store, config, at(2026, 9, 1, 12, 0, 0)).await;
-    let ringmaster = Arc::new(h.ringmaster);
-    Api {
-        router: ringmaster::http::router(ringmaster.clone()),
-        fake: h.fake,
-        ringmaster,
-    }
-}
-
-impl Api {
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&str>,
-        token: Option<&str>,
-    ) -> (StatusCode, Value) {
-        let mut req = Request::builder().method(method).uri(path);
-        if let Some(t) = token {
-            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
-        }
-        let req = match body {
-            Some(b) => req
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(b.to_string())),
-            None => req.body(Body::empty()),
-        }
-        .unwrap();
-        let resp = self.router.clone().oneshot(req).await.unwrap();
-        let status = resp.status();
-        let bytes = axum::body::to_bytes(resp.into_body(), 10 << 20)
-            .await
-            .unwrap();
-        let value = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-        (status, value)
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
-        self.call(Method::GET, path, None, None).await
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.call(Method::POST, path, Some(&body.to_string()), None)
-            .await
-    }
-
-    async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.call(Method::PUT, path, Some(&body.to_string()), None)
-            .await
-    }
-
-    async fn shutdown(self) {
-        drop(self.router);
-        self.ringmaster.shutdown().await;
-    }
-}
+use support::api::api;
+use support::{eventually, quiet_config};
 
 fn message(key: &str) -> Value {
     serde_json::from_str(&a2a_message(key, "hello")).unwrap()

@@ -42,16 +42,17 @@ impl reqwest::dns::Resolve for Resolver {
                 .filter(|a| egress.check(Some(&host), a.ip()).is_ok())
                 .collect();
             if allowed.is_empty() {
-                let ip = found.first().map(|a| a.ip());
-                let refused = match ip {
-                    Some(ip) => egress
-                        .check(Some(&host), ip)
-                        .err()
-                        .map(|r| r.to_string())
-                        .unwrap_or_default(),
-                    None => format!("{host} did not resolve"),
-                };
-                return Err(refused.into());
+                // The typed refusal travels up the error chain, where the
+                // dispatcher tells it apart from a name that did not resolve.
+                return Err(match found.first() {
+                    Some(a) => match egress.check(Some(&host), a.ip()) {
+                        Err(refused) => {
+                            Box::new(refused) as Box<dyn std::error::Error + Send + Sync>
+                        }
+                        Ok(()) => format!("{host} resolved to no allowed address").into(),
+                    },
+                    None => format!("{host} did not resolve").into(),
+                });
             }
             let addrs: reqwest::dns::Addrs = Box::new(allowed.into_iter());
             Ok(addrs)
@@ -83,9 +84,17 @@ impl A2aDispatcher {
         }
     }
 
-    /// A transport error, its chain of causes spelled out, the URL redacted.
+    /// A transport error, its chain of causes spelled out, the URL redacted;
+    /// a name that resolved only to refused addresses is a refusal.
     fn unreachable(url: &str, err: reqwest::Error) -> DispatchError {
         let err = err.without_url();
+        let mut source = std::error::Error::source(&err);
+        while let Some(s) = source {
+            if let Some(refused) = s.downcast_ref::<super::egress::Refused>() {
+                return DispatchError::Refused(refused.to_string());
+            }
+            source = s.source();
+        }
         let mut reason = err.to_string();
         let mut source = std::error::Error::source(&err);
         while let Some(s) = source {

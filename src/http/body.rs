@@ -32,8 +32,23 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        // No content type is taken as JSON (curl without -H); a declared
+        // other type is a client that meant something else.
+        if let Some(declared) = req.headers().get(axum::http::header::CONTENT_TYPE) {
+            if !is_json(declared.as_bytes()) {
+                return Err(ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "the body must be JSON (Content-Type: application/json)",
+                ));
+            }
+        }
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            match rejection.status() {
+            let status = if body_timed_out(&rejection) {
+                StatusCode::REQUEST_TIMEOUT
+            } else {
+                rejection.status()
+            };
+            match status {
                 StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "request body is larger than the configured limit",
@@ -50,6 +65,27 @@ where
         })?;
         parse(&bytes).map(JsonBody)
     }
+}
+
+/// Whether reading the body failed because it stopped arriving (the
+/// router's body timeout), which axum reports as a generic read failure.
+fn body_timed_out(rejection: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(rejection);
+    while let Some(err) = source {
+        if err.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}
+
+/// `application/json` or any `+json` type, with or without parameters.
+fn is_json(content_type: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(content_type).to_ascii_lowercase();
+    let essence = text.split(';').next().unwrap_or_default().trim();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 /// JSON into `T`, naming the field where it went wrong.

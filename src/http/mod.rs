@@ -45,8 +45,6 @@ pub const ASK_TIMEOUT: Duration = Duration::from_millis(1500);
 /// How long an enqueue may wait for its write to begin (then 503, and it is
 /// never written).
 pub const ADMISSION: Duration = Duration::from_millis(900);
-/// A declared body must arrive within this.
-const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 /// A request head (URI and headers) longer than this gets a JSON 431.
 const MAX_HEAD_BYTES: usize = 16 * 1024;
 
@@ -59,6 +57,7 @@ pub struct AppState {
 /// The router of the binary.
 pub fn router(ringmaster: Arc<Ringmaster>) -> Router {
     let limit = ringmaster.config().max_body_bytes;
+    let body_timeout = ringmaster.config().body_timeout;
     let state = AppState { ringmaster };
     let v1 = Router::new()
         .route("/workspaces/{id}", put(workspaces::register))
@@ -94,7 +93,7 @@ pub fn router(ringmaster: Arc<Ringmaster>) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(limit))
-        .layer(RequestBodyTimeoutLayer::new(BODY_TIMEOUT))
+        .layer(RequestBodyTimeoutLayer::new(body_timeout))
         .layer(middleware::from_fn(head_limit))
         .layer(middleware::from_fn(error::finish))
         .layer(PropagateRequestIdLayer::x_request_id())

@@ -55,13 +55,14 @@ pub async fn serve(
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
-    let mut builder = Builder::new(TokioExecutor::new());
+    // HTTP/1 only: sniffing for an HTTP/2 preface waits for bytes with no
+    // timeout of its own, so a silent client would hold its place forever.
+    let mut builder = Builder::new(TokioExecutor::new()).http1_only();
     builder
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
         .max_buf_size(limits.max_head_bytes.max(8192));
-    builder.http2().timer(TokioTimer::new());
     let builder = Arc::new(builder);
     tokio::pin!(shutdown);
     loop {
@@ -89,7 +90,7 @@ pub async fn serve(
         let service = TowerToHyperService::new(app.clone());
         let builder = builder.clone();
         let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .serve_connection(TokioIo::new(stream), service)
             .into_owned();
         let watched = graceful.watch(connection);
         tokio::spawn(async move {

@@ -11,7 +11,8 @@ use super::Invalid;
 /// Characters an id may hold besides ASCII letters and digits.
 pub const ID_PUNCTUATION: &str = "._:@-";
 
-/// An id: 1–128 characters of ASCII letters, digits and `. _ : @ -`.
+/// An id: 1–128 characters of ASCII letters, digits and `. _ : @ -`, not
+/// `.` or `..`.
 pub fn id(field: &'static str, text: &str) -> Result<(), Invalid> {
     if text.is_empty() {
         return Err(Invalid::new(field, "must not be empty"));
@@ -22,6 +23,10 @@ pub fn id(field: &'static str, text: &str) -> Result<(), Invalid> {
             field,
             format!("is {chars} characters long; at most {ID_MAX_CHARS} are allowed"),
         ));
+    }
+    // Clients, proxies and URL normalizers rewrite these two path segments.
+    if text == "." || text == ".." {
+        return Err(Invalid::new(field, format!("{text:?} is not an id")));
     }
     if let Some(bad) = text
         .chars()
@@ -104,7 +109,7 @@ mod tests {
             .unwrap_err()
             .problem
             .contains("129"));
-        for bad in ["a b", "a/b", "nul\0", "é", "a\nb", "%2F"] {
+        for bad in ["a b", "a/b", "nul\0", "é", "a\nb", "%2F", ".", ".."] {
             let err = id("workspace_id", bad).unwrap_err();
             assert_eq!(err.field, "workspace_id", "{bad}");
         }

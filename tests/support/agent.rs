@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::routing::post;
 use axum::Router;
@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 #[derive(Clone)]
 pub struct Agent {
     pub url: String,
-    seen: Arc<Mutex<Vec<String>>>,
+    seen: Arc<Mutex<Vec<(String, Instant)>>>,
     pause_ms: Arc<AtomicU64>,
 }
 
@@ -37,7 +37,7 @@ impl Agent {
                     if ms > 0 {
                         tokio::time::sleep(Duration::from_millis(ms)).await;
                     }
-                    log.lock().unwrap().push(id.clone());
+                    log.lock().unwrap().push((id.clone(), Instant::now()));
                     json!({"jsonrpc": "2.0", "id": request["id"], "result": {"kind": "message",
                         "parts": [{"kind": "text", "text": format!("done {id}")}]}})
                     .to_string()
@@ -63,6 +63,16 @@ impl Agent {
     /// Every messageId received, in order (answered or not yet answered
     /// requests are recorded once the answer is being sent).
     pub fn seen(&self) -> Vec<String> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// Every messageId received, with when.
+    pub fn receipts(&self) -> Vec<(String, Instant)> {
         self.seen.lock().unwrap().clone()
     }
 }

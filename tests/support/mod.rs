@@ -7,7 +7,9 @@
 #![allow(dead_code)]
 
 pub mod agent;
+pub mod api;
 pub mod cluster;
+pub mod hostile;
 pub mod process;
 
 use std::sync::Arc;
