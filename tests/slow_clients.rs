@@ -149,3 +149,38 @@ async fn a_long_head_gets_a_json_431() {
     assert!(answer["error"].is_string(), "{answer}");
     a.shutdown().await;
 }
+
+/// Requests hyper refuses by itself (a malformed request line, a head past
+/// its buffer) are answered with JSON too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protocol_level_refusals_are_json() {
+    let (addr, _stop) = start().await;
+    let huge = format!(
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: {}\r\n\r\n",
+        "p".repeat(80 * 1024)
+    );
+    for (request, status) in [
+        ("NOT HTTP AT ALL\r\n\r\n".to_string(), "400"),
+        (
+            "GET /healthz HTTP/1.1\r\nBad Header\r\n\r\n".to_string(),
+            "400",
+        ),
+        (huge, "431"),
+    ] {
+        let mut s = TcpStream::connect(&addr).await.unwrap();
+        let _ = s.write_all(request.as_bytes()).await;
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut answer)).await;
+        let answer = String::from_utf8_lossy(&answer).to_string();
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "{answer}"
+        );
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+        assert!(head.contains("content-type: application/json"), "{head}");
+        let json: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert!(json["error"].is_string(), "{body}");
+    }
+    // And an ordinary request on the same server is untouched.
+    assert!(get_healthz(&addr).await.ends_with("ok"));
+}

@@ -15,6 +15,7 @@ mod delegations;
 mod error;
 mod health;
 mod metrics;
+mod protocol_errors;
 mod schedules;
 pub mod serve;
 mod workspaces;

@@ -14,12 +14,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+
+use super::protocol_errors::JsonRefusals;
 
 /// The limits of the HTTP server.
 #[derive(Debug, Clone, Copy)]
@@ -57,13 +59,12 @@ pub async fn serve(
     let graceful = GracefulShutdown::new();
     // HTTP/1 only: sniffing for an HTTP/2 preface waits for bytes with no
     // timeout of its own, so a silent client would hold its place forever.
-    let mut builder = Builder::new(TokioExecutor::new()).http1_only();
+    let mut builder = http1::Builder::new();
     builder
-        .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
-        .max_buf_size(limits.max_head_bytes.max(8192));
-    let builder = Arc::new(builder);
+        .max_header_size(limits.max_head_bytes)
+        .max_buf_size(limits.max_head_bytes.max(8192) * 2);
     tokio::pin!(shutdown);
     loop {
         // Wait for room before accepting: past the cap, new clients wait in
@@ -88,10 +89,8 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let service = TowerToHyperService::new(app.clone());
-        let builder = builder.clone();
-        let connection = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
+        let connection =
+            builder.serve_connection(TokioIo::new(JsonRefusals::new(stream)), service);
         let watched = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(err) = watched.await {
