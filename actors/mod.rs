@@ -22,6 +22,7 @@
 
 pub mod ask;
 pub mod heartbeat;
+pub mod pruner;
 pub mod queue_drain;
 pub mod scheduler;
 pub mod supervisor;

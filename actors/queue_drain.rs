@@ -25,6 +25,7 @@ use crate::clock::SharedClock;
 use crate::dispatch::Dispatcher;
 use crate::drain::claims::ClaimTask;
 use crate::drain::completer::Completer;
+use crate::drain::core::RECORD_PATIENCE;
 use crate::drain::delivery::DeliveryTask;
 use crate::drain::giveback::give_back;
 use crate::drain::sweep::SweepTask;
@@ -158,6 +159,11 @@ impl QueueDrainState {
                     }
                 }
                 Effect::DrainSoon => report(&self.me, DrainReport::DrainDirty),
+                Effect::RecordOverdueLater { item_id } => {
+                    self.me.send_after(RECORD_PATIENCE, move || {
+                        QueueMsg::Internal(Internal(DrainReport::RecordOverdue { id: item_id }))
+                    });
+                }
             }
         }
     }
@@ -462,9 +468,20 @@ fn handle_report(state: &mut QueueDrainState, report: DrainReport, now: DateTime
             item_id,
             lease_token,
             busy,
+            response,
         } => state
             .core
-            .dispatched(&workspace, (item_id, lease_token), busy, now),
+            .dispatched(&workspace, (item_id, lease_token), busy, response, now),
+        DrainReport::RecordOverdue { id } => {
+            let effects = state.core.record_overdue(id);
+            if !effects.is_empty() {
+                tracing::warn!(
+                    item = id,
+                    "outcome not written in time; answering from memory"
+                );
+            }
+            effects
+        }
         DrainReport::Recorded(done) => state
             .core
             .recorded(done.into_iter().map(|f| (f.item_id, f.recorded)).collect()),

@@ -14,6 +14,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::model::retention::Retention;
+
 /// Prefix of every environment variable we read.
 pub const ENV_PREFIX: &str = "RINGMASTER_";
 
@@ -55,6 +57,10 @@ pub struct Config {
     pub max_response_bytes: usize,
     /// Hosts or CIDRs agents may be reached at (`None`: any public address).
     pub agent_allow: Option<Vec<String>>,
+    /// How long finished rows are kept.
+    pub retention: Retention,
+    /// How often retention runs.
+    pub prune_interval: Duration,
 }
 
 impl Default for Config {
@@ -84,6 +90,8 @@ impl Default for Config {
             body_timeout: Duration::from_secs(30),
             max_response_bytes: 1 << 20,
             agent_allow: None,
+            retention: Retention::default(),
+            prune_interval: Duration::from_secs(60),
         }
     }
 }
@@ -157,6 +165,10 @@ const KEYS: &[&str] = &[
     "body_timeout_s",
     "max_response_bytes",
     "agent_allow",
+    "retention_completed_s",
+    "retention_failed_s",
+    "retention_runs_s",
+    "prune_interval_s",
 ];
 
 /// Raw text values by file key, each with where it came from.
@@ -259,6 +271,7 @@ impl RawValues {
 
 const HOUR: Duration = Duration::from_secs(3600);
 const DAY: Duration = Duration::from_secs(86_400);
+const YEAR: Duration = Duration::from_secs(365 * 86_400);
 
 /// `queue_tick_ms` → `RINGMASTER_QUEUE_TICK_MS`.
 pub fn env_name(file_key: &str) -> String {
@@ -411,6 +424,12 @@ impl Config {
             body_timeout: raw.secs("body_timeout_s", d.body_timeout, HOUR)?,
             max_response_bytes: usize::try_from(max_response).unwrap_or(usize::MAX),
             agent_allow,
+            retention: Retention {
+                completed: raw.secs("retention_completed_s", d.retention.completed, 10 * YEAR)?,
+                failed: raw.secs("retention_failed_s", d.retention.failed, 10 * YEAR)?,
+                runs: raw.secs("retention_runs_s", d.retention.runs, 10 * YEAR)?,
+            },
+            prune_interval: raw.secs("prune_interval_s", d.prune_interval, DAY)?,
         })
     }
 }

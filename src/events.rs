@@ -15,6 +15,7 @@ use std::sync::{Arc, RwLock};
 
 use ractor::{ActorRef, Message};
 
+use crate::messages::pruner::PruneReport;
 use crate::messages::queue::QueueOutcome;
 use crate::messages::scheduler::ScheduleEvent;
 use crate::messages::sweeper::DelegationEvent;
@@ -118,6 +119,7 @@ pub struct Buses {
     pub queue: EventBus<QueueOutcome>,
     pub delegations: EventBus<DelegationEvent>,
     pub schedules: EventBus<ScheduleEvent>,
+    pub pruned: EventBus<PruneReport>,
 }
 
 #[cfg(test)]

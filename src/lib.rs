@@ -20,6 +20,7 @@
 
 #[path = "../actors/mod.rs"]
 pub mod actors;
+pub mod children;
 pub mod clock;
 pub mod config;
 pub mod demo;

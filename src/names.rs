@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use ractor::{ActorRef, Message};
 
 use crate::messages::heartbeat::HeartbeatMsg;
+use crate::messages::pruner::PrunerMsg;
 use crate::messages::queue::QueueMsg;
 use crate::messages::scheduler::SchedulerMsg;
 use crate::messages::sweeper::SweeperMsg;
@@ -18,6 +19,7 @@ pub const HEARTBEAT: &str = "heartbeat";
 pub const SCHEDULER: &str = "scheduler";
 pub const QUEUE_DRAIN: &str = "queue-drain";
 pub const SWEEPER: &str = "delegation-sweeper";
+pub const PRUNER: &str = "pruner";
 pub const ROOT: &str = "root";
 
 /// The namespace an instance's actors are registered under.
@@ -73,6 +75,10 @@ impl Names {
 
     pub fn sweeper(&self) -> Option<ActorRef<SweeperMsg>> {
         self.lookup(SWEEPER)
+    }
+
+    pub fn pruner(&self) -> Option<ActorRef<PrunerMsg>> {
+        self.lookup(PRUNER)
     }
 
     pub fn queue(&self) -> Option<ActorRef<QueueMsg>> {

@@ -10,11 +10,8 @@ use ractor::{Actor, ActorCell, ActorRef, SpawnErr};
 use tokio::task::JoinHandle;
 
 use crate::actors::ask::{ask, AskError};
-use crate::actors::heartbeat::{HeartbeatActor, HeartbeatArgs};
-use crate::actors::queue_drain::{QueueDrainActor, QueueDrainArgs};
-use crate::actors::scheduler::{SchedulerActor, SchedulerArgs};
-use crate::actors::supervisor::{ChildSpec, RestartIntensity, RootArgs, RootSupervisor};
-use crate::actors::sweeper::{DelegationSweeperActor, SweeperArgs};
+use crate::actors::supervisor::{RestartIntensity, RootArgs, RootSupervisor};
+use crate::children::{child_specs, Wiring};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::dispatch::egress::Allowed;
@@ -27,7 +24,6 @@ use crate::messages::root::{ChildInfo, RootMsg};
 use crate::messages::scheduler::{ScheduleEvent, SchedulerMsg};
 use crate::messages::sweeper::{DelegationEvent, SweeperMsg};
 use crate::metrics::Metrics;
-use crate::model::outcome::Backoff;
 use crate::model::queue::{Enqueued, NewQueueItem, QueueStatus};
 use crate::names::{self, Names};
 use crate::store::{self, Store, StoreError};
@@ -92,19 +88,6 @@ pub fn node_name() -> String {
     format!("{host}-{}-{}", std::process::id(), &nonce[..8])
 }
 
-/// What the child builders need; cloned into each builder.
-#[derive(Clone)]
-pub struct Wiring {
-    pub config: Config,
-    pub store: Store,
-    pub clock: SharedClock,
-    pub names: Names,
-    pub dispatcher: Arc<dyn Dispatcher>,
-    pub node: String,
-    pub buses: Buses,
-    pub ingest: Ingest,
-}
-
 /// A running ringmaster.
 pub struct Ringmaster {
     root: ActorRef<RootMsg>,
@@ -123,86 +106,6 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long `call`s from outside the actors wait for an answer.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The root's children, in start order. The HeartbeatActor comes first so the
-/// others can report their ticks to it from their first tick.
-pub fn child_specs(w: &Wiring) -> Vec<ChildSpec> {
-    let heartbeat = {
-        let w = w.clone();
-        ChildSpec::new(names::HEARTBEAT, move || {
-            (
-                HeartbeatActor,
-                HeartbeatArgs {
-                    names: w.names.clone(),
-                    store: w.store.clone(),
-                    clock: w.clock.clone(),
-                    tick: w.config.heartbeat_tick,
-                    offline_after: w.config.workspace_offline,
-                },
-            )
-        })
-    };
-    let queue_drain = {
-        let w = w.clone();
-        ChildSpec::new(names::QUEUE_DRAIN, move || {
-            (
-                QueueDrainActor,
-                QueueDrainArgs {
-                    names: w.names.clone(),
-                    store: w.store.clone(),
-                    clock: w.clock.clone(),
-                    dispatcher: w.dispatcher.clone(),
-                    node: w.node.clone(),
-                    concurrency: w.config.delivery_concurrency,
-                    prefetch: w.config.queue_prefetch,
-                    delivery_timeout: w.config.delivery_timeout,
-                    max_attempts: w.config.queue_max_attempts,
-                    lease: w.config.queue_lease,
-                    tick: w.config.queue_tick,
-                    backoff: Backoff::default(),
-                    events: w.buses.queue.clone(),
-                    ingest: w.ingest.clone(),
-                },
-            )
-        })
-    };
-    let sweeper = {
-        let w = w.clone();
-        ChildSpec::new(names::SWEEPER, move || {
-            (
-                DelegationSweeperActor,
-                SweeperArgs {
-                    names: w.names.clone(),
-                    store: w.store.clone(),
-                    clock: w.clock.clone(),
-                    interval: w.config.sweep_interval,
-                    stuck_threshold: w.config.stuck_threshold,
-                    events: w.buses.delegations.clone(),
-                },
-            )
-        })
-    };
-    // After the queue: its first tick may already hand fires to the drain.
-    let scheduler = {
-        let w = w.clone();
-        ChildSpec::new(names::SCHEDULER, move || {
-            (
-                SchedulerActor,
-                SchedulerArgs {
-                    names: w.names.clone(),
-                    store: w.store.clone(),
-                    clock: w.clock.clone(),
-                    tick: w.config.scheduler_tick,
-                    batch: w.config.scheduler_batch,
-                    max_attempts: w.config.queue_max_attempts,
-                    queue_events: w.buses.queue.clone(),
-                    events: w.buses.schedules.clone(),
-                },
-            )
-        })
-    };
-    vec![heartbeat, queue_drain, scheduler, sweeper]
-}
 
 impl Ringmaster {
     /// Open the configured database and start with the system clock.

@@ -78,6 +78,10 @@ const NUMERIC_KEYS: &[&str] = &[
     "RINGMASTER_HEADER_TIMEOUT_S",
     "RINGMASTER_BODY_TIMEOUT_S",
     "RINGMASTER_MAX_RESPONSE_BYTES",
+    "RINGMASTER_RETENTION_COMPLETED_S",
+    "RINGMASTER_RETENTION_FAILED_S",
+    "RINGMASTER_RETENTION_RUNS_S",
+    "RINGMASTER_PRUNE_INTERVAL_S",
 ];
 
 #[test]
@@ -202,7 +206,7 @@ async fn a_node_with_every_key_at_its_limit_starts_answers_and_stops() {
         .await
         .expect("answers")
         .unwrap();
-    assert_eq!(report.actors.len(), 4, "{report:?}");
+    assert_eq!(report.actors.len(), 5, "{report:?}");
     h.beat("w", 0, 10).await;
     tokio::time::timeout(Duration::from_secs(20), h.ringmaster.shutdown())
         .await

@@ -23,7 +23,7 @@ use ringmaster::model::delegation::{
     Transition, DEADLINE_EXCEEDED,
 };
 use ringmaster::names::Names;
-use ringmaster::names::{HEARTBEAT, QUEUE_DRAIN, SCHEDULER, SWEEPER};
+use ringmaster::names::{HEARTBEAT, PRUNER, QUEUE_DRAIN, SCHEDULER, SWEEPER};
 use ringmaster::store::Store;
 use ringmaster::{Ringmaster, StartOptions};
 use support::{at, eventually, manual_clock};
@@ -619,7 +619,10 @@ async fn the_service_runs_the_sweeper_and_its_events_survive_a_restart(store: St
         .into_iter()
         .map(|c| c.role)
         .collect();
-    assert_eq!(roles, vec![HEARTBEAT, QUEUE_DRAIN, SCHEDULER, SWEEPER]);
+    assert_eq!(
+        roles,
+        vec![HEARTBEAT, QUEUE_DRAIN, SCHEDULER, SWEEPER, PRUNER]
+    );
 
     let first = ringmaster.sweeper().unwrap();
     first.stop(Some("restart on purpose".into()));

@@ -27,6 +27,9 @@ pub struct Callers {
     pending: HashMap<i64, Pending>,
     /// Waiting for their item's first outcome (with its depth).
     waiting: HashMap<i64, u64>,
+    /// Of those, the ones whose delivery returned but whose outcome is not
+    /// written yet: the agent's response, if it answered.
+    returned: HashMap<i64, Option<String>>,
 }
 
 /// `Queued` for the caller of `item_id`.
@@ -110,14 +113,55 @@ impl Callers {
         out: &mut Vec<Effect>,
     ) {
         for item in items {
+            self.returned.remove(&item.id);
             if let Some(depth) = self.waiting.remove(&item.id) {
                 out.push(queued(item.id, depth));
             }
         }
     }
 
+    /// The delivery of `id` returned (`response`: the agent's, if it
+    /// answered); its outcome is on its way to the database. True when a
+    /// caller waits on it.
+    pub fn returned(&mut self, id: i64, response: Option<String>) -> bool {
+        if !self.waiting.contains_key(&id) {
+            return false;
+        }
+        self.returned.insert(id, response);
+        true
+    }
+
+    /// The outcome of `id` was not written in time (the database is slow or
+    /// away): its caller hears what is known from memory — the response if
+    /// the agent answered, else `Queued`. Delivery is at-least-once, so an
+    /// outcome written later (or never, and redelivered) changes nothing for
+    /// this caller.
+    pub fn record_overdue(&mut self, id: i64, out: &mut Vec<Effect>) {
+        let Some(response) = self.returned.remove(&id) else {
+            return;
+        };
+        let Some(depth) = self.waiting.remove(&id) else {
+            return;
+        };
+        let outcome = match response {
+            Some(response) => SendOutcome::Delivered {
+                queue_id: id,
+                response,
+            },
+            None => SendOutcome::Queued {
+                queue_id: id,
+                queue_depth: depth,
+            },
+        };
+        out.push(Effect::Answer {
+            item_id: id,
+            outcome,
+        });
+    }
+
     /// A caller waited longer than a delivery may take.
     pub fn overdue(&mut self, id: i64, out: &mut Vec<Effect>) {
+        self.returned.remove(&id);
         let depth = match self.pending.remove(&id) {
             Some(p) => Some(p.depth),
             None => self.waiting.remove(&id),
@@ -132,6 +176,7 @@ impl Callers {
     /// written: it will be rescued).
     pub fn recorded(&mut self, done: Vec<(i64, Option<QueueItem>)>, out: &mut Vec<Effect>) {
         for (id, row) in done {
+            self.returned.remove(&id);
             let Some(depth) = self.waiting.remove(&id) else {
                 continue;
             };

@@ -110,32 +110,50 @@ async fn write(
         .collect()
 }
 
-/// `settle`, retried briefly when the database is unreachable. If it stays
-/// unreachable the lease runs out and the item is rescued: delivery is
-/// at-least-once, and receivers dedupe on the messageId.
+/// `settle`, retried while the database is unreachable, for up to
+/// [`RECORD_BUDGET`] (an outage of that length loses no outcome; waiting
+/// `Send` callers are answered meanwhile from memory, see
+/// [`RECORD_PATIENCE`](super::core::RECORD_PATIENCE)). Past it, or after a
+/// few tries at any other error, the lease runs out and the item is rescued:
+/// delivery is at-least-once, and receivers dedupe on the messageId.
 pub async fn settle_with_retry(store: &Store, rows: &[Settle<'_>], now: DateTime<Utc>) -> Vec<i64> {
     retry("recording outcomes", || store.settle(rows, now))
         .await
         .unwrap_or_default()
 }
 
-/// Try `op` up to five times, 100 ms apart and doubling, logging each failure.
+/// How long an outcome write keeps trying while the database is away.
+pub const RECORD_BUDGET: Duration = Duration::from_secs(30);
+
+/// Try `op` until it succeeds: while the database is unreachable, for up to
+/// [`RECORD_BUDGET`] (pauses from 100 ms, doubling to 2 s); on any other
+/// error, five times. Each failure is logged.
 pub async fn retry<T, F, Fut>(what: &str, mut op: F) -> Option<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, StoreError>>,
 {
+    let began = tokio::time::Instant::now();
     let mut pause = Duration::from_millis(100);
-    for attempt in 1..=5 {
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
         match op().await {
             Ok(v) => return Some(v),
-            Err(err) if attempt < 5 => {
+            Err(err) => {
+                let more = if err.is_unavailable() {
+                    began.elapsed() + pause < RECORD_BUDGET
+                } else {
+                    attempt < 5
+                };
+                if !more {
+                    tracing::error!(error = %err, attempt, "{what} failed; giving up");
+                    return None;
+                }
                 tracing::warn!(error = %err, attempt, "{what} failed; retrying");
                 tokio::time::sleep(pause).await;
-                pause *= 2;
+                pause = (pause * 2).min(Duration::from_secs(2));
             }
-            Err(err) => tracing::error!(error = %err, "{what} failed; giving up"),
         }
     }
-    None
 }

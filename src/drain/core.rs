@@ -23,10 +23,17 @@
 //!   wakes it; a busy answer parks the workspace until a beat reports room
 //!   or the tick; a workspace that waited for a global slot or claim budget
 //!   is drained as soon as one frees.
+//! - **Answers.** A `Send` caller whose item was delivered hears the
+//!   response once the outcome is written, or after [`RECORD_PATIENCE`]
+//!   from memory if the write is slow (the database may be away).
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use chrono::{DateTime, TimeDelta, Utc};
+
+/// How long a `Send` caller whose delivery returned waits for its outcome
+/// to be written before it is answered from memory.
+pub const RECORD_PATIENCE: std::time::Duration = std::time::Duration::from_millis(500);
 
 use super::callers::Callers;
 pub use super::effect::Effect;
@@ -286,9 +293,13 @@ impl DrainCore {
         workspace: &str,
         key: (i64, String),
         busy: bool,
+        response: Option<String>,
         now: DateTime<Utc>,
     ) -> Effects {
         let mut out = Vec::new();
+        if self.callers.returned(key.0, response) {
+            out.push(Effect::RecordOverdueLater { item_id: key.0 });
+        }
         if let Some(flight) = self.flights.remove(&key) {
             self.land(&flight.workspace);
         }
@@ -342,6 +353,14 @@ impl DrainCore {
     pub fn send_overdue(&mut self, id: i64) -> Effects {
         let mut out = Vec::new();
         self.callers.overdue(id, &mut out);
+        out
+    }
+
+    /// The outcome of `id` was not written within [`RECORD_PATIENCE`] of
+    /// its delivery's return: answer its caller from memory.
+    pub fn record_overdue(&mut self, id: i64) -> Effects {
+        let mut out = Vec::new();
+        self.callers.record_overdue(id, &mut out);
         out
     }
 

@@ -67,7 +67,7 @@ proptest! {
                 }
                 Step::Return(i, busy) if !flying.is_empty() => {
                     let (w, id) = flying.remove(i % flying.len());
-                    core.dispatched(&w, key(id), busy, now)
+                    core.dispatched(&w, key(id), busy, None, now)
                 }
                 Step::Return(..) => Vec::new(),
                 Step::Capacity(w, spare) => {

@@ -134,7 +134,7 @@ fn never_more_in_flight_than_the_room_and_a_freed_slot_refills_from_the_buffer()
     let out = core.claimed("w", 1, Ok(items("w", 1..11)), t(0));
     assert_eq!(delivered(&out), vec![1, 2]);
     assert_eq!(core.in_flight_report().buffered, 8);
-    core.dispatched("w", key(1), false, t(0));
+    core.dispatched("w", key(1), false, None, t(0));
     let out = core.drain_dirty(t(0));
     assert_eq!(delivered(&out), vec![3], "refilled from memory");
     assert!(
@@ -201,7 +201,7 @@ fn a_short_claim_marks_the_workspace_dry_until_a_wake() {
     let out = core.claimed("w", 1, Ok(items("w", 1..2)), t(0));
     assert_eq!(delivered(&out), vec![1]);
     assert!(claims(&out).is_empty(), "came back short: dry");
-    core.dispatched("w", key(1), false, t(0));
+    core.dispatched("w", key(1), false, None, t(0));
     let out = core.drain_dirty(t(0));
     assert!(
         claims(&out).is_empty(),
@@ -231,7 +231,7 @@ fn a_busy_answer_gives_the_buffer_back_and_parks_the_workspace_until_room() {
     let mut core = DrainCore::new(cfg(1, 1024));
     wake_with_room(&mut core, "w", 3, t(0));
     core.claimed("w", 1, Ok(items("w", 1..4)), t(0));
-    let out = core.dispatched("w", key(1), true, t(0));
+    let out = core.dispatched("w", key(1), true, None, t(0));
     assert_eq!(given_back(&out), (vec![], vec![2, 3]));
     let out = core.drain_dirty(t(0));
     assert!(out.is_empty(), "busy: not pumped");
@@ -263,7 +263,7 @@ fn the_global_limit_holds_a_workspace_in_its_buffer_until_a_slot_frees() {
     let out = core.claimed("b", 2, Ok(items("b", 2..3)), t(0));
     assert!(delivered(&out).is_empty(), "the one global slot is a's");
     assert_eq!(core.in_flight_report().buffered, 1);
-    core.dispatched("a", key(1), false, t(0));
+    core.dispatched("a", key(1), false, None, t(0));
     let out = core.drain_dirty(t(0));
     assert_eq!(
         delivered(&out),
@@ -300,7 +300,7 @@ fn claims_wait_for_half_the_prefetch_unless_slots_would_sit_idle() {
     wake_with_room(&mut core, "w", 100, t(0));
     core.claimed("w", 1, Ok(items("w", 1..9)), t(0));
     // 2 in flight, 6 buffered: budget 10 − 8 = 2 < half the prefetch (4).
-    core.dispatched("w", key(1), false, t(0));
+    core.dispatched("w", key(1), false, None, t(0));
     let out = core.drain_dirty(t(0));
     assert_eq!(delivered(&out), vec![3]);
     assert!(claims(&out).is_empty(), "waits to claim a batch");
@@ -331,7 +331,7 @@ fn stale_buffered_items_leave_at_dispatch_expired_or_released() {
     let mut short = item(2, "w");
     short.expires_at = Some(t(10));
     core.claimed("w", 1, Ok(vec![item(1, "w"), short, item(3, "w")]), t(0));
-    core.dispatched("w", key(1), false, t(40));
+    core.dispatched("w", key(1), false, None, t(40));
     let out = core.drain_dirty(t(40));
     assert_eq!(
         out,
@@ -398,7 +398,7 @@ fn a_late_report_of_an_unknown_delivery_frees_nothing() {
     let mut core = DrainCore::new(cfg(64, 8));
     wake_with_room(&mut core, "w", 2, t(0));
     core.claimed("w", 1, Ok(items("w", 1..2)), t(0));
-    core.dispatched("w", (1, "an-older-lease".into()), false, t(0));
+    core.dispatched("w", (1, "an-older-lease".into()), false, None, t(0));
     assert_eq!(core.in_flight_report().total, 1);
     core.check_counters();
 }
@@ -497,7 +497,7 @@ fn a_send_whose_item_goes_back_or_waits_too_long_hears_queued() {
     wake_with_room(&mut core, "w", 3, t(0));
     core.send(8, "w", 2, t(0));
     core.claimed("w", 1, Ok(vec![item(7, "w"), item(8, "w")]), t(0));
-    let out = core.dispatched("w", key(7), true, t(0));
+    let out = core.dispatched("w", key(7), true, None, t(0));
     assert_eq!(
         answers(&out),
         vec![(
@@ -540,8 +540,8 @@ fn quiescing_gives_the_buffer_back_and_waits_for_deliveries_and_their_outcomes()
         core.wake("w", t(1)).is_empty(),
         "nothing new starts or is claimed"
     );
-    core.dispatched("w", key(1), false, t(1));
-    core.dispatched("w", key(2), false, t(1));
+    core.dispatched("w", key(1), false, None, t(1));
+    core.dispatched("w", key(2), false, None, t(1));
     assert!(core.drain_dirty(t(1)).is_empty());
     assert!(
         !core.quiet(),
@@ -563,6 +563,9 @@ fn taking_the_buffer_on_stop_empties_it() {
     assert_eq!(core.in_flight_report().buffered, 0);
     core.check_counters();
 }
+
+#[path = "core_answers_tests.rs"]
+mod answers_tests;
 
 #[path = "core_props.rs"]
 mod properties;

@@ -55,6 +55,10 @@ impl DeliveryTask {
                 item_id: item.id,
                 lease_token: item.lease_token.clone().unwrap_or_default(),
                 busy: matches!(result, DispatchResult::Busy { .. }),
+                response: match &result {
+                    DispatchResult::Delivered { response } => Some(response.clone()),
+                    _ => None,
+                },
             };
             let at = self.clock.now();
             // The completer outlives the incarnation that spawned us; if it

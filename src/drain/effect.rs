@@ -34,6 +34,9 @@ pub enum Effect {
     },
     /// Answer the `Send` caller waiting on this item.
     Answer { item_id: i64, outcome: SendOutcome },
+    /// Come back with [`DrainCore::record_overdue`](super::DrainCore::record_overdue)
+    /// after [`RECORD_PATIENCE`](super::core::RECORD_PATIENCE).
+    RecordOverdueLater { item_id: i64 },
     /// Come back with [`DrainCore::drain_dirty`](super::DrainCore::drain_dirty) once the mailbox has moved on.
     DrainSoon,
 }

@@ -89,8 +89,7 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let service = TowerToHyperService::new(app.clone());
-        let connection =
-            builder.serve_connection(TokioIo::new(JsonRefusals::new(stream)), service);
+        let connection = builder.serve_connection(TokioIo::new(JsonRefusals::new(stream)), service);
         let watched = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(err) = watched.await {

@@ -6,6 +6,7 @@
 //! actually send.
 
 pub mod heartbeat;
+pub mod pruner;
 pub mod queue;
 pub mod root;
 pub mod scheduler;

@@ -142,7 +142,11 @@ pub(crate) enum DrainReport {
         item_id: i64,
         lease_token: String,
         busy: bool,
+        /// The agent's response, when it answered.
+        response: Option<String>,
     },
+    /// An answered delivery's outcome was not written within the patience.
+    RecordOverdue { id: i64 },
     /// The completer: these outcomes are durable.
     Recorded(Vec<Finished>),
     /// Dispatch and claim for the workspaces marked since the last one.

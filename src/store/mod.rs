@@ -19,6 +19,7 @@ mod lease;
 pub mod notify;
 pub mod postgres;
 pub mod queue;
+pub mod retention;
 pub mod runs;
 pub mod schedules;
 pub mod sql;
@@ -32,6 +33,7 @@ pub use error::StoreError;
 pub use lease::Leased;
 pub use notify::{Wake, WakeStream};
 pub use queue::{Claim, QueueStore, Recorded, Settle};
+pub use retention::RetentionStore;
 pub use runs::RunStore;
 pub use schedules::{ScheduleError, ScheduleStore, SlotFire};
 pub use workspaces::WorkspaceStore;
@@ -46,7 +48,15 @@ pub enum Backend {
 /// Everything a driver offers. New domains join here as supertraits.
 #[async_trait::async_trait]
 pub trait Driver:
-    WorkspaceStore + QueueStore + ScheduleStore + RunStore + DelegationStore + Send + Sync + 'static
+    WorkspaceStore
+    + QueueStore
+    + ScheduleStore
+    + RunStore
+    + DelegationStore
+    + RetentionStore
+    + Send
+    + Sync
+    + 'static
 {
     fn backend(&self) -> Backend;
 

@@ -90,8 +90,14 @@ pub trait QueueStore {
     /// Active items (queued + dispatched) of a workspace.
     async fn queue_depth(&self, workspace: &str) -> Result<u64, StoreError>;
 
-    /// Items per status, for all workspaces (metrics).
+    /// Items per status, for all workspaces. Reads every row: for tests and
+    /// tools, not for anything called often.
     async fn queue_counts(&self) -> Result<Vec<(QueueStatus, u64)>, StoreError>;
+
+    /// Active items (`queued`, `dispatched`) per status, all workspaces, from
+    /// a partial index: its cost follows the active items, never the
+    /// finished ones (metrics).
+    async fn active_counts(&self) -> Result<Vec<(QueueStatus, u64)>, StoreError>;
 
     /// A workspace's items, newest first, optionally of one status.
     async fn list_queue(

@@ -187,6 +187,7 @@ impl Dialect for SqliteDialect {
     const BACKEND: Backend = Backend::Sqlite;
     // The write transaction holds the whole database.
     const LOCK_ROWS: &'static str = "";
+    const SKIP_LOCKED: &'static str = "";
 
     fn pool(&self) -> OnPool<'_> {
         OnPool(&self.pool)

@@ -192,6 +192,7 @@ impl Dialect for PgDialect {
 
     const BACKEND: Backend = Backend::Postgres;
     const LOCK_ROWS: &'static str = " FOR UPDATE";
+    const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
 
     fn pool(&self) -> OnPool<'_> {
         OnPool(self)

@@ -15,6 +15,7 @@
 
 mod delegations;
 mod queue;
+mod retention;
 pub(crate) mod rows;
 mod runs;
 mod schedules;
@@ -88,6 +89,9 @@ pub trait Dialect: Send + Sync + Sized + 'static {
     /// transaction (`FOR UPDATE` where rows can be locked; nothing where the
     /// whole database is).
     const LOCK_ROWS: &'static str;
+    /// Appended to a bounded `SELECT` that picks rows to change when another
+    /// node may be picking the same ones: take only rows nobody has locked.
+    const SKIP_LOCKED: &'static str;
 
     fn pool(&self) -> Self::Pool<'_>;
     async fn begin(&self, mode: TxMode) -> Result<Self::Tx, sqlx::Error>;

@@ -9,7 +9,7 @@ use std::collections::{BTreeSet, HashMap};
 use chrono::{DateTime, Utc};
 
 use super::rows::{self, QUEUE_COLUMNS};
-use super::{query, Arg, Dialect, Exec, Row, SqlStore, TxMode};
+use super::{in_list, query, Arg, Dialect, Exec, Row, SqlStore, TxMode};
 
 use crate::model::queue::{claim_order, Enqueued, NewQueueItem, QueueItem, QueueStatus};
 use crate::store::{Claim, QueueStore, Settle, StoreError};
@@ -300,27 +300,19 @@ impl<D: Dialect> QueueStore for SqlStore<D> {
     }
 
     async fn queue_counts(&self) -> Result<Vec<(QueueStatus, u64)>, StoreError> {
-        let found = self
-            .d
-            .pool()
-            .all(
-                "SELECT status, COUNT(*) AS n FROM queue_items GROUP BY status",
-                &[],
-            )
-            .await
-            .map_err(query("queue counts"))?;
-        found
-            .iter()
-            .map(|r| {
-                let status = r.text("status")?;
-                let parsed = QueueStatus::from_name(&status).ok_or(StoreError::Corrupt {
-                    table: "queue_items",
-                    column: "status".into(),
-                    value: status,
-                })?;
-                Ok((parsed, r.i64("n")?.max(0) as u64))
-            })
-            .collect()
+        counts(
+            &mut self.d.pool(),
+            "SELECT status, COUNT(*) AS n FROM queue_items GROUP BY status",
+        )
+        .await
+    }
+
+    async fn active_counts(&self) -> Result<Vec<(QueueStatus, u64)>, StoreError> {
+        let sql = format!(
+            "SELECT status, COUNT(*) AS n FROM queue_items WHERE status IN ({}) GROUP BY status",
+            in_list(QueueStatus::ACTIVE.iter().map(|s| s.as_str()))
+        );
+        counts(&mut self.d.pool(), &sql).await
     }
 
     async fn list_queue(
@@ -374,4 +366,21 @@ impl<D: Dialect> QueueStore for SqlStore<D> {
             .map_err(query("items dispatched by node"))?;
         rows::all(&found, rows::queue_item)
     }
+}
+
+/// `(status, n)` rows read as counts per status.
+async fn counts(on: &mut impl Exec, sql: &str) -> Result<Vec<(QueueStatus, u64)>, StoreError> {
+    let found = on.all(sql, &[]).await.map_err(query("queue counts"))?;
+    found
+        .iter()
+        .map(|r| {
+            let status = r.text("status")?;
+            let parsed = QueueStatus::from_name(&status).ok_or(StoreError::Corrupt {
+                table: "queue_items",
+                column: "status".into(),
+                value: status,
+            })?;
+            Ok((parsed, r.i64("n")?.max(0) as u64))
+        })
+        .collect()
 }
