@@ -69,6 +69,10 @@ async fn every_numeric_query_parameter_is_bounded_and_named(store: Store) {
             Some(message.as_str()),
         ),
         (Method::GET, "/v1/workspaces/w/queue".into(), "limit", None),
+        (Method::GET, "/v1/queue".into(), "limit", None),
+        (Method::GET, "/v1/queue".into(), "cursor", None),
+        (Method::GET, "/v1/schedules".into(), "limit", None),
+        (Method::GET, "/v1/schedules".into(), "cursor", None),
         (
             Method::GET,
             format!("/v1/schedules/{schedule}/runs"),

@@ -6,15 +6,10 @@ mod support;
 use axum::http::{Method, StatusCode};
 use ringmaster::config::Config;
 use ringmaster::dispatch::Behavior;
-use ringmaster::model::a2a::a2a_message;
 use ringmaster::store::Store;
-use serde_json::{json, Value};
-use support::api::api;
+use serde_json::json;
+use support::api::{api, message};
 use support::{eventually, quiet_config};
-
-fn message(key: &str) -> Value {
-    serde_json::from_str(&a2a_message(key, "hello")).unwrap()
-}
 
 async fn workspaces_register_beat_and_refuse_bad_input(store: Store) {
     let a = api(store, quiet_config()).await;

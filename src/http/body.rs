@@ -7,6 +7,7 @@
 //!   received in time → 408.
 //! - [`Params`]: the query string as text; handlers read each parameter
 //!   with a typed getter that names it when it does not parse.
+//!   [`Params::page`] reads `?limit=&cursor=` of a paginated list.
 //! - [`Id`] / [`Number`]: one path segment, checked against the id rules
 //!   or parsed as a whole number, 400 naming the segment otherwise.
 
@@ -19,7 +20,10 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
+use serde_json::Value;
+
 use super::error::ApiError;
+use crate::model::page::{Keyset, Page, PageRequest};
 use crate::model::text;
 
 pub struct JsonBody<T>(pub T);
@@ -156,6 +160,22 @@ impl Params {
             })
             .transpose()
     }
+
+    /// `?limit=&cursor=` of a list ordered by `keyset`.
+    pub fn page(&self, keyset: Keyset) -> Result<PageRequest, ApiError> {
+        Ok(PageRequest::new(
+            self.number("limit")?,
+            self.text("cursor"),
+            keyset,
+        )?)
+    }
+}
+
+/// The `next_cursor` of an answer: the cursor text, or null on the last page.
+pub fn next_cursor<T>(page: &Page<T>) -> Value {
+    page.next
+        .as_ref()
+        .map_or(Value::Null, |c| Value::String(c.encode()))
 }
 
 /// One path segment that must be an id (`A–Z a–z 0–9 . _ : @ -`, 1–128).

@@ -16,6 +16,7 @@ mod error;
 mod health;
 mod metrics;
 mod protocol_errors;
+mod queue;
 mod schedules;
 pub mod serve;
 mod workspaces;
@@ -65,6 +66,8 @@ pub fn router(ringmaster: Arc<Ringmaster>) -> Router {
         .route("/workspaces/{id}/heartbeat", post(workspaces::heartbeat))
         .route("/workspaces/{id}/messages", post(workspaces::send_message))
         .route("/workspaces/{id}/queue", get(workspaces::queue))
+        .route("/queue", get(queue::list))
+        .route("/queue/{id}", get(queue::get))
         .route("/schedules", post(schedules::create).get(schedules::list))
         .route(
             "/schedules/{id}",

@@ -13,12 +13,12 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::body::{JsonBody, Number, Params};
+use super::body::{next_cursor, JsonBody, Number, Params};
 use super::error::ApiError;
 use super::{AppState, ASK_TIMEOUT};
 use crate::actors::ask::ask;
 use crate::messages::scheduler::{SchedulerMsg, Upsert};
-use crate::model::limits::list_limit;
+use crate::model::page::Keyset;
 use crate::model::run::ScheduleRun;
 use crate::model::schedule::{NewSchedule, Schedule, SchedulePatch};
 use crate::schedule::DstPolicy;
@@ -121,14 +121,16 @@ pub async fn create(
 }
 
 pub async fn list(State(app): State<AppState>, params: Params) -> Result<Json<Value>, ApiError> {
-    let all = app
+    let request = params.page(Keyset::Id)?;
+    let page = app
         .ringmaster
         .store()
-        .list_schedules(params.text("workspace_id"))
+        .page_schedules(params.text("workspace_id"), &request)
         .await?;
-    Ok(Json(
-        json!({ "schedules": all.iter().map(view).collect::<Vec<_>>() }),
-    ))
+    Ok(Json(json!({
+        "schedules": page.items.iter().map(view).collect::<Vec<_>>(),
+        "next_cursor": next_cursor(&page),
+    })))
 }
 
 async fn find(app: &AppState, id: i64) -> Result<Schedule, ApiError> {
@@ -215,11 +217,12 @@ pub async fn runs(
     params: Params,
 ) -> Result<Json<Value>, ApiError> {
     find(&app, id).await?;
-    let limit = list_limit(params.number("limit")?)?;
-    let runs = app.ringmaster.store().list_runs(id, limit).await?;
-    Ok(Json(
-        json!({ "runs": runs.iter().map(run_view).collect::<Vec<_>>() }),
-    ))
+    let request = params.page(Keyset::AtId)?;
+    let page = app.ringmaster.store().page_runs(id, &request).await?;
+    Ok(Json(json!({
+        "runs": page.items.iter().map(run_view).collect::<Vec<_>>(),
+        "next_cursor": next_cursor(&page),
+    })))
 }
 
 pub async fn run_now(

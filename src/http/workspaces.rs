@@ -11,15 +11,16 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::body::{Id, JsonBody, Params};
+use super::body::{next_cursor, Id, JsonBody, Params};
 use super::error::ApiError;
 use super::{AppState, ADMISSION, ASK_TIMEOUT};
 use crate::actors::ask::ask;
 use crate::messages::heartbeat::HeartbeatMsg;
 use crate::messages::queue::SendOutcome;
-use crate::model::limits::list_limit;
+use crate::model::page::Keyset;
 use crate::model::queue::{NewQueueItem, Priority, QueueStatus};
 use crate::model::workspace::{Registration, WorkspaceBeat};
+use crate::store::QueueFilter;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -156,13 +157,19 @@ pub async fn queue(
         .text("status")
         .map(|s| QueueStatus::parse_field("status", s))
         .transpose()?;
-    let limit = list_limit(params.number("limit")?)?;
+    let request = params.page(Keyset::Id)?;
     let store = app.ringmaster.store();
     if store.get_workspace(&id).await?.is_none() {
         return Err(ApiError::not_found(format!(
             "workspace {id:?} is not registered"
         )));
     }
-    let items = store.list_queue(&id, status, limit).await?;
-    Ok(Json(json!({ "items": items })))
+    let filter = QueueFilter {
+        workspace: Some(&id),
+        status,
+    };
+    let page = store.page_queue(filter, &request).await?;
+    Ok(Json(
+        json!({ "items": page.items, "next_cursor": next_cursor(&page) }),
+    ))
 }

@@ -12,6 +12,7 @@
 //! - [`delegation`]: the ledger's state machine and the sweep's two rules.
 //! - [`schedule`] and [`run`]: schedules, their validation, the first fire,
 //!   and how a fire's outcome becomes a run record (the stale rule).
+//! - [`page`]: list pages: capped limits and keyset cursors.
 //! - [`retention`]: how long finished rows are kept and how much a prune takes.
 //! - [`a2a`]: the A2A message a fire sends and how a response's text is read.
 //!
@@ -31,6 +32,7 @@ pub mod delegation;
 pub mod error;
 pub mod limits;
 pub mod outcome;
+pub mod page;
 pub mod queue;
 pub mod retention;
 pub mod run;

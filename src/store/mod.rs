@@ -32,7 +32,7 @@ pub use delegations::DelegationStore;
 pub use error::StoreError;
 pub use lease::Leased;
 pub use notify::{Wake, WakeStream};
-pub use queue::{Claim, QueueStore, Recorded, Settle};
+pub use queue::{Claim, QueueFilter, QueueStore, Recorded, Settle};
 pub use retention::RetentionStore;
 pub use runs::RunStore;
 pub use schedules::{ScheduleError, ScheduleStore, SlotFire};

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 
 use super::StoreError;
 use crate::model::outcome::{Backoff, DispatchResult, Settled};
+use crate::model::page::{Page, PageRequest};
 use crate::model::queue::{Enqueued, NewQueueItem, QueueItem, QueueStatus};
 
 /// A claim request: up to `limit` items of `workspace`, leased until `lease_until`.
@@ -23,6 +24,13 @@ pub struct Claim<'a> {
     pub lease_until: DateTime<Utc>,
     /// Which node holds the lease (for operators and the rescue log).
     pub node: &'a str,
+}
+
+/// Which items a list shows.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct QueueFilter<'a> {
+    pub workspace: Option<&'a str>,
+    pub status: Option<QueueStatus>,
 }
 
 /// One outcome to write: the claimed item (its id and lease token fence the
@@ -99,13 +107,30 @@ pub trait QueueStore {
     /// finished ones (metrics).
     async fn active_counts(&self) -> Result<Vec<(QueueStatus, u64)>, StoreError>;
 
-    /// A workspace's items, newest first, optionally of one status.
+    /// A page of items, newest first, of one workspace or all, optionally
+    /// of one status.
+    async fn page_queue(
+        &self,
+        filter: QueueFilter<'_>,
+        page: &PageRequest,
+    ) -> Result<Page<QueueItem>, StoreError>;
+
+    /// A workspace's newest `limit` items, optionally of one status.
     async fn list_queue(
         &self,
         workspace: &str,
         status: Option<QueueStatus>,
         limit: u32,
-    ) -> Result<Vec<QueueItem>, StoreError>;
+    ) -> Result<Vec<QueueItem>, StoreError> {
+        let filter = QueueFilter {
+            workspace: Some(workspace),
+            status,
+        };
+        Ok(self
+            .page_queue(filter, &PageRequest::first(limit))
+            .await?
+            .items)
+    }
 
     async fn get_queue_item(&self, id: i64) -> Result<Option<QueueItem>, StoreError>;
 

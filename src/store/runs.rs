@@ -7,6 +7,7 @@
 use chrono::{DateTime, Utc};
 
 use super::StoreError;
+use crate::model::page::{Page, PageRequest};
 use crate::model::queue::QueueItem;
 use crate::model::run::{FinishedRun, RunOutcome, ScheduleRun};
 
@@ -21,9 +22,24 @@ pub trait RunStore {
         now: DateTime<Utc>,
     ) -> Result<Vec<FinishedRun>, StoreError>;
 
-    /// A schedule's runs, newest slot first.
-    async fn list_runs(&self, schedule_id: i64, limit: u32)
-        -> Result<Vec<ScheduleRun>, StoreError>;
+    /// A page of a schedule's runs, newest slot first.
+    async fn page_runs(
+        &self,
+        schedule_id: i64,
+        page: &PageRequest,
+    ) -> Result<Page<ScheduleRun>, StoreError>;
+
+    /// A schedule's newest `limit` runs.
+    async fn list_runs(
+        &self,
+        schedule_id: i64,
+        limit: u32,
+    ) -> Result<Vec<ScheduleRun>, StoreError> {
+        Ok(self
+            .page_runs(schedule_id, &PageRequest::first(limit))
+            .await?
+            .items)
+    }
 
     async fn get_run_by_key(&self, key: &str) -> Result<Option<ScheduleRun>, StoreError>;
 

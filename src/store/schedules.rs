@@ -10,6 +10,7 @@
 use chrono::{DateTime, Utc};
 
 use super::StoreError;
+use crate::model::page::{Page, PageRequest};
 use crate::model::queue::NewQueueItem;
 use crate::model::run::{ManualRun, ScheduleRun, SlotClaim};
 use crate::model::schedule::{NewSchedule, Schedule, SchedulePatch, ScheduleRejected};
@@ -68,6 +69,13 @@ pub trait ScheduleStore {
 
     /// All schedules, or one workspace's, by id.
     async fn list_schedules(&self, workspace: Option<&str>) -> Result<Vec<Schedule>, StoreError>;
+
+    /// A page of schedules, all or one workspace's, by id.
+    async fn page_schedules(
+        &self,
+        workspace: Option<&str>,
+        page: &PageRequest,
+    ) -> Result<Page<Schedule>, StoreError>;
 
     /// Enabled, valid schedules whose `next_run_at <= now`, oldest slot first.
     async fn due_schedules(

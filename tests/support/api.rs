@@ -14,6 +14,11 @@ use tower::ServiceExt;
 
 use super::{at, Harness};
 
+/// An A2A `message/send` body whose messageId is `key`.
+pub fn message(key: &str) -> Value {
+    serde_json::from_str(&ringmaster::model::a2a::a2a_message(key, "hello")).unwrap()
+}
+
 pub struct Api {
     pub router: Router,
     pub fake: FakeDispatcher,

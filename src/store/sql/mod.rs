@@ -14,6 +14,7 @@
 //! filters by sets the model defines; it does not decide on its own.
 
 mod delegations;
+mod keyset;
 mod queue;
 mod retention;
 pub(crate) mod rows;

@@ -8,8 +8,11 @@ use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 
+use super::keyset::Where;
 use super::rows::{self, QUEUE_COLUMNS};
 use super::{in_list, query, Arg, Dialect, Exec, Row, SqlStore, TxMode};
+use crate::model::page::{Cursor, Page, PageRequest};
+use crate::store::queue::QueueFilter;
 
 use crate::model::queue::{claim_order, Enqueued, NewQueueItem, QueueItem, QueueStatus};
 use crate::store::{Claim, QueueStore, Settle, StoreError};
@@ -315,31 +318,28 @@ impl<D: Dialect> QueueStore for SqlStore<D> {
         counts(&mut self.d.pool(), &sql).await
     }
 
-    async fn list_queue(
+    async fn page_queue(
         &self,
-        workspace: &str,
-        status: Option<QueueStatus>,
-        limit: u32,
-    ) -> Result<Vec<QueueItem>, StoreError> {
+        filter: QueueFilter<'_>,
+        page: &PageRequest,
+    ) -> Result<Page<QueueItem>, StoreError> {
+        let mut w = Where::default();
+        w.eq("workspace_id", filter.workspace.map(Arg::Text));
+        w.eq("status", filter.status.map(|s| Arg::Text(s.as_str())));
+        w.after(page.after.as_ref(), None, "id", true);
+        let limit = w.param(Arg::I64(page.fetch()));
         let sql = format!(
-            "SELECT {QUEUE_COLUMNS} FROM queue_items
-             WHERE workspace_id = $1 AND (CAST($2 AS TEXT) IS NULL OR status = $2)
-             ORDER BY id DESC LIMIT $3"
+            "SELECT {QUEUE_COLUMNS} FROM queue_items{} ORDER BY id DESC LIMIT {limit}",
+            w.sql()
         );
         let found = self
             .d
             .pool()
-            .all(
-                &sql,
-                &[
-                    Arg::Text(workspace),
-                    Arg::OptText(status.map(QueueStatus::as_str)),
-                    Arg::I64(i64::from(limit)),
-                ],
-            )
+            .all(&sql, &w.args)
             .await
             .map_err(query("list queue"))?;
-        rows::all(&found, rows::queue_item)
+        let items = rows::all(&found, rows::queue_item)?;
+        Ok(Page::of(items, page, |i| Cursor::Id(i.id)))
     }
 
     async fn get_queue_item(&self, id: i64) -> Result<Option<QueueItem>, StoreError> {

@@ -6,9 +6,11 @@ use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 
+use super::keyset::Where;
 use super::rows::{self, QUEUE_COLUMNS, RUN_COLUMNS};
 use super::schedules::placeholders;
 use super::{prefixed, query, Arg, Dialect, Exec, Row, SqlStore, TxMode};
+use crate::model::page::{Cursor, Page, PageRequest};
 use crate::model::queue::{QueueItem, QueueStatus};
 use crate::model::run::{judge, FinishedRun, RunOutcome, RunStatus, ScheduleRun};
 use crate::store::{RunStore, StoreError};
@@ -131,22 +133,27 @@ impl<D: Dialect> RunStore for SqlStore<D> {
         Ok(finished)
     }
 
-    async fn list_runs(
+    async fn page_runs(
         &self,
         schedule_id: i64,
-        limit: u32,
-    ) -> Result<Vec<ScheduleRun>, StoreError> {
+        page: &PageRequest,
+    ) -> Result<Page<ScheduleRun>, StoreError> {
+        let mut w = Where::default();
+        w.eq("schedule_id", Some(Arg::I64(schedule_id)));
+        w.after(page.after.as_ref(), Some("slot"), "id", true);
+        let limit = w.param(Arg::I64(page.fetch()));
         let sql = format!(
-            "SELECT {RUN_COLUMNS} FROM schedule_runs WHERE schedule_id = $1
-             ORDER BY slot DESC, id DESC LIMIT $2"
+            "SELECT {RUN_COLUMNS} FROM schedule_runs{} ORDER BY slot DESC, id DESC LIMIT {limit}",
+            w.sql()
         );
         let found = self
             .d
             .pool()
-            .all(&sql, &[Arg::I64(schedule_id), Arg::I64(i64::from(limit))])
+            .all(&sql, &w.args)
             .await
-            .map_err(query("list runs"))?;
-        rows::all(&found, rows::run)
+            .map_err(query("page runs"))?;
+        let items = rows::all(&found, rows::run)?;
+        Ok(Page::of(items, page, |r| Cursor::AtId(r.slot, r.id)))
     }
 
     async fn get_run_by_key(&self, key: &str) -> Result<Option<ScheduleRun>, StoreError> {

@@ -4,9 +4,11 @@
 
 use chrono::{DateTime, Utc};
 
+use super::keyset::Where;
 use super::queue::insert_or_find;
 use super::rows::{self, RUN_COLUMNS, SCHEDULE_COLUMNS};
 use super::{query, Arg, Dialect, Exec, Row, SqlStore, TxMode};
+use crate::model::page::{Cursor, Page, PageRequest};
 use crate::model::queue::NewQueueItem;
 use crate::model::run::{ManualRun, RunStatus, ScheduleRun};
 use crate::model::schedule::{NewSchedule, PreparedSchedule, Schedule, SchedulePatch};
@@ -228,6 +230,29 @@ impl<D: Dialect> ScheduleStore for SqlStore<D> {
             .await
             .map_err(query("list schedules"))?;
         rows::all(&found, rows::schedule)
+    }
+
+    async fn page_schedules(
+        &self,
+        workspace: Option<&str>,
+        page: &PageRequest,
+    ) -> Result<Page<Schedule>, StoreError> {
+        let mut w = Where::default();
+        w.eq("workspace_id", workspace.map(Arg::Text));
+        w.after(page.after.as_ref(), None, "id", false);
+        let limit = w.param(Arg::I64(page.fetch()));
+        let sql = format!(
+            "SELECT {SCHEDULE_COLUMNS} FROM schedules{} ORDER BY id LIMIT {limit}",
+            w.sql()
+        );
+        let found = self
+            .d
+            .pool()
+            .all(&sql, &w.args)
+            .await
+            .map_err(query("page schedules"))?;
+        let items = rows::all(&found, rows::schedule)?;
+        Ok(Page::of(items, page, |s| Cursor::Id(s.id)))
     }
 
     async fn due_schedules(
