@@ -81,6 +81,23 @@ async fn fresh_database(url: &str) -> Result<String, Box<dyn std::error::Error>>
     Ok(format!("{server}/{name}"))
 }
 
+/// The scratch database made by [`fresh_database`] goes when the run ends.
+async fn drop_database(admin: &str, url: &str) {
+    use sqlx::Connection;
+    if url.starts_with("sqlite:") {
+        if let Some(dir) = std::path::Path::new(url.trim_start_matches("sqlite://")).parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        return;
+    }
+    let name = url.rsplit('/').next().unwrap_or_default();
+    if let Ok(mut conn) = sqlx::PgConnection::connect(admin).await {
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .execute(&mut conn)
+            .await;
+    }
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -259,5 +276,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
     });
     println!("{line}");
+    store.close().await;
+    drop_database(&args.database, &url).await;
     Ok(())
 }

@@ -12,6 +12,10 @@
 //! half-way would leave its outcome unknown. A batch the database refuses
 //! for a reason other than being unreachable is retried one item at a time,
 //! so one bad item cannot sink the others.
+//!
+//! The write itself does not count queue depths (that cost grows with the
+//! queue); the depth each caller hears is this node's [`DepthBook`]
+//! estimate, counted again at most once a second per workspace.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -20,6 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::clock::SharedClock;
+use crate::model::depth::DepthBook;
 use crate::model::queue::{Enqueued, NewQueueItem};
 use crate::model::Invalid;
 use crate::store::{Store, StoreError};
@@ -110,6 +115,7 @@ async fn write_loop(
     written: OnWritten,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut depths = DepthBook::default();
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let now = Instant::now();
         let (live, late): (Vec<Request>, Vec<Request>) =
@@ -123,13 +129,59 @@ async fn write_loop(
         }
         let (items, replies): (Vec<NewQueueItem>, Vec<_>) =
             live.into_iter().map(|r| (r.item, r.reply)).unzip();
-        let answers = write(&store, &items, max_attempts, clock.now()).await;
+        let mut answers = write(&store, &items, max_attempts, clock.now()).await;
+        let stale = estimate_depths(&mut depths, &items, &mut answers);
         let woken: BTreeSet<&str> = items.iter().map(|i| i.workspace.as_str()).collect();
         for (reply, answer) in replies.into_iter().zip(answers) {
             let _ = reply.send(answer);
         }
         for workspace in woken {
             written(workspace);
+        }
+        recount(&store, &mut depths, &stale).await;
+    }
+}
+
+/// Fill in each answer's depth from the book; answers the workspaces whose
+/// count is stale, to be counted after the answers went out.
+fn estimate_depths<'a>(
+    book: &mut DepthBook,
+    items: &'a [NewQueueItem],
+    answers: &mut [Result<Enqueued, IngestError>],
+) -> Vec<&'a str> {
+    let mut added: std::collections::BTreeMap<&str, u64> = Default::default();
+    for (item, answer) in items.iter().zip(answers.iter()) {
+        if let Ok(done) = answer {
+            *added.entry(item.workspace.as_str()).or_default() += u64::from(!done.deduplicated);
+        }
+    }
+    let now = std::time::Instant::now();
+    let mut stale = Vec::new();
+    let mut depth_of = std::collections::BTreeMap::new();
+    for (workspace, new) in added {
+        let (depth, recount) = book.after_write(workspace, new, now);
+        if recount {
+            stale.push(workspace);
+        }
+        depth_of.insert(workspace, depth);
+    }
+    for (item, answer) in items.iter().zip(answers.iter_mut()) {
+        if let (Ok(done), Some(depth)) = (answer, depth_of.get(item.workspace.as_str())) {
+            // The one-by-one fallback counted already; keep the larger.
+            done.depth = done.depth.max(*depth);
+        }
+    }
+    stale
+}
+
+/// Count again the workspaces whose count went stale (one indexed read
+/// each, at most once a second per workspace).
+async fn recount(store: &Store, book: &mut DepthBook, stale: &[&str]) {
+    for workspace in stale {
+        let now = std::time::Instant::now();
+        match store.queue_depth(workspace).await {
+            Ok(depth) => book.counted(workspace, depth, now),
+            Err(err) => tracing::debug!(error = %err, workspace, "queue depth not counted"),
         }
     }
 }
@@ -142,7 +194,10 @@ async fn write(
     max_attempts: u32,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Vec<Result<Enqueued, IngestError>> {
-    match store.enqueue_batch(items, max_attempts, now).await {
+    match store
+        .enqueue_batch_uncounted(items, max_attempts, now)
+        .await
+    {
         Ok(done) => done.into_iter().map(Ok).collect(),
         Err(err) if err.is_unavailable() || items.len() == 1 => {
             let message = err.to_string();

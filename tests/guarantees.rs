@@ -311,7 +311,9 @@ async fn the_store_fails_fast_while_postgres_is_down_and_recovers() {
 async fn the_binary_exits_non_zero_when_the_root_gives_up() {
     let dir = tempfile::tempdir().unwrap();
     let mut databases = vec![format!("sqlite://{}", dir.path().join("root.db").display())];
+    let mut _dropped = None;
     if let Some(url) = support::fresh_postgres_database().await {
+        _dropped = Some(support::DropDatabase(url.clone()));
         databases.push(url);
     }
     for db in databases {

@@ -116,7 +116,10 @@ async fn messages_are_delivered_at_once_or_queued_with_202(store: Store) {
     let (s, body) = a.post("/v1/workspaces/agent/messages", message("m2")).await;
     assert_eq!(s, StatusCode::ACCEPTED, "{body}");
     assert_eq!(body["queued"], true);
-    assert_eq!(body["queue_depth"], 1);
+    // An estimate (exact at each count, counted at most once a second):
+    // this item, and perhaps m1 if it was still under way at the count.
+    let depth = body["queue_depth"].as_u64().unwrap();
+    assert!((1..=2).contains(&depth), "{body}");
     let queue_id = body["queue_id"].as_i64().unwrap();
     // The same messageId again is the same queued item.
     let (s, again) = a.post("/v1/workspaces/agent/messages", message("m2")).await;

@@ -151,11 +151,13 @@ async fn every_slot_once(http: &reqwest::Client, node: &Node, agent: &Agent, sch
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_node_killed_at_a_slot_claim_leaves_the_other_to_fire_it_once() {
-    let Some(_) = support::fresh_postgres_database().await else {
+    let Some(probe) = support::fresh_postgres_database().await else {
         return;
     };
+    support::drop_postgres_database(&probe);
     for point in POINTS {
         let db = support::fresh_postgres_database().await.unwrap();
+        let _dropped = support::DropDatabase(db.clone());
         let dir = tempfile::tempdir().unwrap();
         let agent = Agent::start().await;
         let http = client();

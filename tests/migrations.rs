@@ -97,6 +97,7 @@ async fn postgres_reused_keys_upgrade_to_the_newest_item() {
     let Some(url) = support::fresh_postgres_database().await else {
         return;
     };
+    let _dropped = support::DropDatabase(url.clone());
     migrate_to(&url, "migrations/postgres", 5).await;
     let store = ringmaster::store::open(&url).await.unwrap();
     reused_keys_upgrade_to_the_newest_item(store.clone()).await;

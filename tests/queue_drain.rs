@@ -384,8 +384,16 @@ async fn send_answers_the_response_when_delivered_at_once_or_queued(store: Store
     h.beat("w", 1, 1).await;
     let item = NewQueueItem::new("w", a2a_message("s2", "x"));
     let out = h.ringmaster.send(item).await.unwrap();
+    // The depth is an estimate, high by at most what was delivered since
+    // the last count (s1 may still count).
     assert!(
-        matches!(out, SendOutcome::Queued { queue_depth: 1, .. }),
+        matches!(
+            out,
+            SendOutcome::Queued {
+                queue_depth: 1..=2,
+                ..
+            }
+        ),
         "{out:?}"
     );
     let bad = NewQueueItem::new("w", "{not json");

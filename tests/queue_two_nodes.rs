@@ -59,6 +59,7 @@ fn two_nodes_drain_two_thousand_items_exactly_once() {
     let Some(url) = setup.block_on(support::fresh_postgres_database()) else {
         return;
     };
+    let _dropped = support::DropDatabase(url.clone());
     let store = setup.block_on(ringmaster::store::open(&url)).unwrap();
     setup.block_on(async {
         for w in 0..WORKSPACES {

@@ -26,6 +26,7 @@ async fn two_nodes_fire_each_of_sixty_thousand_slots_exactly_once() {
     let Some(url) = support::fresh_postgres_database().await else {
         return;
     };
+    let _dropped = support::DropDatabase(url.clone());
     let t0 = at(2026, 7, 1, 0, 0, 30);
     let store = ringmaster::store::open(&url).await.unwrap();
     for i in 0..SCHEDULES {

@@ -120,6 +120,7 @@ async fn migrate_brings_up_both_backends() {
     assert!(dir.path().join("m.db").exists());
 
     if let Some(pg) = support::fresh_postgres_database().await {
+        let _dropped = support::DropDatabase(pg.clone());
         let out = Command::new(BIN)
             .args(["migrate", "--database", &pg])
             .output()

@@ -29,6 +29,7 @@
 
 pub mod a2a;
 pub mod delegation;
+pub mod depth;
 pub mod error;
 pub mod limits;
 pub mod outcome;

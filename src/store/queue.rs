@@ -64,8 +64,20 @@ pub trait QueueStore {
         now: DateTime<Utc>,
     ) -> Result<Enqueued, StoreError>;
 
-    /// Enqueue many in one transaction; answers in input order.
+    /// Enqueue many in one transaction; answers in input order, each with
+    /// its workspace's depth after the batch.
     async fn enqueue_batch(
+        &self,
+        items: &[NewQueueItem],
+        max_attempts: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Enqueued>, StoreError>;
+
+    /// [`QueueStore::enqueue_batch`] without counting depths (each
+    /// `Enqueued::depth` is 0): the write's cost then does not grow with the
+    /// queue. For callers that keep their own estimate (the ingest's
+    /// [`DepthBook`](crate::model::depth::DepthBook)).
+    async fn enqueue_batch_uncounted(
         &self,
         items: &[NewQueueItem],
         max_attempts: u32,

@@ -82,6 +82,45 @@ impl TestDb {
     }
 }
 
+impl Drop for TestDb {
+    /// A Postgres database made for the test is dropped with it, passed or
+    /// failed (FORCE: connections still open are ended first).
+    fn drop(&mut self) {
+        if self._dir.is_none() {
+            drop_postgres_database(&self.url);
+        }
+    }
+}
+
+/// Drops the database it names when it goes out of scope.
+pub struct DropDatabase(pub String);
+
+impl Drop for DropDatabase {
+    fn drop(&mut self) {
+        drop_postgres_database(&self.0);
+    }
+}
+
+/// Drop the database `url` names, from its server's admin connection.
+pub fn drop_postgres_database(url: &str) {
+    let Ok(admin) = std::env::var(POSTGRES_URL_VAR) else {
+        return;
+    };
+    let base = url.split('?').next().unwrap_or(url);
+    let Some((_, name)) = base.rsplit_once('/') else {
+        return;
+    };
+    let _ = std::process::Command::new("psql")
+        .args([
+            admin.as_str(),
+            "-qc",
+            &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+}
+
 /// Creates an empty database on the test server and answers its URL.
 pub async fn fresh_postgres_database() -> Option<String> {
     use sqlx::Connection;

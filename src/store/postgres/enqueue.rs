@@ -139,11 +139,16 @@ pub(super) async fn batch(
     items: &[NewQueueItem],
     max_attempts: u32,
     now: DateTime<Utc>,
+    count: bool,
 ) -> Result<Vec<Enqueued>, StoreError> {
     if items.iter().all(|i| i.idempotency_key.is_none()) {
-        unkeyed(pool, items, max_attempts, now).await
+        if count {
+            unkeyed(pool, items, max_attempts, now).await
+        } else {
+            unkeyed_uncounted(pool, items, max_attempts, now).await
+        }
     } else {
-        keyed(pool, items, max_attempts, now).await
+        keyed(pool, items, max_attempts, now, count).await
     }
 }
 
@@ -272,6 +277,37 @@ async fn unkeyed(
         .collect())
 }
 
+/// A batch without idempotency keys or depths: one autocommitted statement
+/// that inserts and notifies, whose cost does not grow with the queue.
+async fn unkeyed_uncounted(
+    pool: &PgPool,
+    items: &[NewQueueItem],
+    max_attempts: u32,
+    now: DateTime<Utc>,
+) -> Result<Vec<Enqueued>, StoreError> {
+    let cols = Columns::of(items, now);
+    let distinct: BTreeSet<&str> = items.iter().map(|i| i.workspace.as_str()).collect();
+    let names: Vec<String> = distinct.iter().map(|w| w.to_string()).collect();
+    let ids = insert_unkeyed(pool, &cols, max_attempts, now, &names)
+        .await
+        .map_err(StoreError::query("enqueue batch"))?;
+    if ids.len() != items.len() {
+        return Err(StoreError::Contended {
+            operation: "enqueue batch",
+            id: format!("{} of {} rows inserted", ids.len(), items.len()),
+        });
+    }
+    Ok(ids
+        .into_iter()
+        .map(|id| Enqueued {
+            id,
+            depth: 0,
+            deduplicated: false,
+            status: QueueStatus::Queued,
+        })
+        .collect())
+}
+
 /// A batch with keys: one `UNNEST` insert that skips rows whose key is
 /// active, then the skipped rows' existing ids, the depths and the notify,
 /// all in one transaction.
@@ -280,6 +316,7 @@ async fn keyed(
     items: &[NewQueueItem],
     max_attempts: u32,
     now: DateTime<Utc>,
+    count: bool,
 ) -> Result<Vec<Enqueued>, StoreError> {
     let cols = Columns::of(items, now);
     let mut tx = pool
@@ -372,10 +409,14 @@ async fn keyed(
     let distinct: BTreeSet<&str> = items.iter().map(|i| i.workspace.as_str()).collect();
     let names: Vec<String> = distinct.iter().map(|w| w.to_string()).collect();
     let mut depths: HashMap<String, u64> = HashMap::new();
-    for r in count_active(&mut tx, &names)
-        .await
-        .map_err(StoreError::query("enqueue batch: depth"))?
-    {
+    let counted = if count {
+        count_active(&mut tx, &names)
+            .await
+            .map_err(StoreError::query("enqueue batch: depth"))?
+    } else {
+        Vec::new()
+    };
+    for r in counted {
         let n: i64 = r.get("n");
         depths.insert(r.get("workspace_id"), u64::try_from(n).unwrap_or(0));
     }

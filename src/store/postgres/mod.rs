@@ -252,9 +252,10 @@ impl Dialect for PgDialect {
         items: &[NewQueueItem],
         max_attempts: u32,
         now: DateTime<Utc>,
+        count: bool,
     ) -> Result<Vec<Enqueued>, StoreError> {
         self.gate
-            .pass(enqueue::batch(&self.pool, items, max_attempts, now))
+            .pass(enqueue::batch(&self.pool, items, max_attempts, now, count))
             .await
     }
 

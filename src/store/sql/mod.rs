@@ -123,18 +123,20 @@ pub trait Dialect: Send + Sync + Sized + 'static {
         max_attempts: u32,
         now: DateTime<Utc>,
     ) -> Result<Enqueued, StoreError> {
-        enqueue_each(self, std::slice::from_ref(item), max_attempts, now)
+        enqueue_each(self, std::slice::from_ref(item), max_attempts, now, true)
             .await
             .map(|mut v| v.remove(0))
     }
 
+    /// Depths counted when `count` (else 0).
     async fn enqueue_batch(
         &self,
         items: &[NewQueueItem],
         max_attempts: u32,
         now: DateTime<Utc>,
+        count: bool,
     ) -> Result<Vec<Enqueued>, StoreError> {
-        enqueue_each(self, items, max_attempts, now).await
+        enqueue_each(self, items, max_attempts, now, count).await
     }
 
     /// Write outcomes of claimed items, each fenced by its lease token;

@@ -98,12 +98,14 @@ pub(crate) async fn depth<E: Exec>(on: &mut E, workspace: &str) -> Result<u64, S
 }
 
 /// Enqueue `items` in one transaction, one statement each, then wake the
-/// other nodes (the generic path; a dialect may batch it).
+/// other nodes (the generic path; a dialect may batch it). Depths are
+/// counted when `count` (else 0).
 pub(crate) async fn enqueue_each<D: Dialect>(
     d: &D,
     items: &[NewQueueItem],
     max_attempts: u32,
     now: DateTime<Utc>,
+    count: bool,
 ) -> Result<Vec<Enqueued>, StoreError> {
     let mut tx = d
         .begin(TxMode::Write)
@@ -115,7 +117,7 @@ pub(crate) async fn enqueue_each<D: Dialect>(
     }
     // Depth once per workspace, after the batch (every item of a workspace gets it).
     let mut depths = HashMap::new();
-    for item in items {
+    for item in items.iter().filter(|_| count) {
         if !depths.contains_key(&item.workspace) {
             let n = depth(&mut tx, &item.workspace).await?;
             depths.insert(item.workspace.clone(), n);
@@ -207,7 +209,19 @@ impl<D: Dialect> QueueStore for SqlStore<D> {
         if items.is_empty() {
             return Ok(Vec::new());
         }
-        self.d.enqueue_batch(items, max_attempts, now).await
+        self.d.enqueue_batch(items, max_attempts, now, true).await
+    }
+
+    async fn enqueue_batch_uncounted(
+        &self,
+        items: &[NewQueueItem],
+        max_attempts: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Enqueued>, StoreError> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.d.enqueue_batch(items, max_attempts, now, false).await
     }
 
     async fn claim(&self, claim: Claim<'_>) -> Result<Vec<QueueItem>, StoreError> {
