@@ -167,8 +167,7 @@ fn estimate_depths<'a>(
     }
     for (item, answer) in items.iter().zip(answers.iter_mut()) {
         if let (Ok(done), Some(depth)) = (answer, depth_of.get(item.workspace.as_str())) {
-            // The one-by-one fallback counted already; keep the larger.
-            done.depth = done.depth.max(*depth);
+            done.depth = *depth;
         }
     }
     stale
@@ -217,12 +216,11 @@ async fn write(
             tracing::warn!(error = %err, items = items.len(), "a batch of enqueues was refused; writing them one by one");
             let mut out = Vec::with_capacity(items.len());
             for item in items {
-                out.push(
-                    store
-                        .enqueue(item, max_attempts, now)
-                        .await
-                        .map_err(IngestError::from),
-                );
+                let one = store
+                    .enqueue_batch_uncounted(std::slice::from_ref(item), max_attempts, now)
+                    .await
+                    .map(|mut done| done.remove(0));
+                out.push(one.map_err(IngestError::from));
             }
             out
         }

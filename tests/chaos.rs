@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::agent::Agent;
-use support::process::Node;
+use support::api::message;
+use support::process::{self, Node};
 
 /// Short ticks and a short lease, so a dead node's items come back quickly.
 const ENV: [(&str, &str); 4] = [
@@ -38,16 +39,7 @@ fn seconds() -> u64 {
 }
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap()
-}
-
-fn message(key: &str) -> Value {
-    json!({"jsonrpc": "2.0", "id": key, "method": "message/send",
-        "params": {"message": {"role": "user", "messageId": key,
-        "parts": [{"kind": "text", "text": "chaos"}]}}})
+    process::client(Duration::from_secs(5))
 }
 
 /// What the clients saw.
@@ -125,19 +117,6 @@ fn producer(
             tokio::time::sleep(every).await;
         }
     })
-}
-
-async fn healthy(http: &reqwest::Client, base: &str, within: Duration) {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Ok(r) = http.get(format!("{base}/healthz")).send().await {
-            if r.status() == 200 {
-                return;
-            }
-        }
-        assert!(Instant::now() < deadline, "{base} never healthy");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// Retry a setup request until a node answers 2xx.
@@ -228,7 +207,7 @@ async fn postgres_three_nodes_killed_and_the_database_stopped_lose_nothing() {
     let mut b = Node::start("b", &db, dir.path(), &ENV);
     let c = Node::start("c", &db, dir.path(), &ENV);
     for n in [&a, &b, &c] {
-        healthy(&http, &n.base, Duration::from_secs(30)).await;
+        process::healthy(&http, &n.base, Duration::from_secs(30)).await;
     }
     must(|| {
         http.put(a.url("/v1/workspaces/w"))
@@ -277,7 +256,7 @@ async fn postgres_three_nodes_killed_and_the_database_stopped_lose_nothing() {
     a.kill9();
     tokio::time::sleep(Duration::from_secs(1)).await;
     a = Node::start("a2", &db, dir.path(), &ENV);
-    healthy(&http, &a.base, Duration::from_secs(30)).await;
+    process::healthy(&http, &a.base, Duration::from_secs(30)).await;
     set_live(&live, &[&a, &b, &c]);
 
     // 2. Node b replaced by one that dies at its first won slot claim.
@@ -299,7 +278,7 @@ async fn postgres_three_nodes_killed_and_the_database_stopped_lose_nothing() {
     assert!(!status.success());
     kills.push(Instant::now());
     b = Node::start("b2", &db, dir.path(), &ENV);
-    healthy(&http, &b.base, Duration::from_secs(30)).await;
+    process::healthy(&http, &b.base, Duration::from_secs(30)).await;
     set_live(&live, &[&a, &b, &c]);
 
     // 3. The database stops for a few seconds.
@@ -327,21 +306,15 @@ async fn postgres_three_nodes_killed_and_the_database_stopped_lose_nothing() {
     let ledger = std::mem::take(&mut *ledger.lock().unwrap());
     let t = tally(&agent, &ledger.accepted, Duration::from_secs(60)).await;
     for n in [&a, &b, &c] {
-        healthy(&http, &n.base, Duration::from_secs(30)).await;
+        process::healthy(&http, &n.base, Duration::from_secs(30)).await;
     }
     // Every run ended; none is left dispatched, no slot has two.
     let mut runs = 0;
     for id in &schedules {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let r: Value = http
-                .get(c.url(&format!("/v1/schedules/{id}/runs?limit=1000")))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let url = c.url(&format!("/v1/schedules/{id}/runs?limit=1000"));
+            let r = process::get_json(&http, &url).await;
             let list = r["runs"].as_array().cloned().unwrap_or_default();
             let slots: BTreeSet<String> = list.iter().map(|r| r["slot"].to_string()).collect();
             assert_eq!(slots.len(), list.len(), "a slot has two runs");
@@ -407,7 +380,7 @@ async fn sqlite_a_node_killed_mid_delivery_loses_nothing_and_keeps_its_file() {
     let http = client();
     let run = Duration::from_secs(seconds() / 2);
     let mut node = Node::start("s1", &db, dir.path(), &ENV);
-    healthy(&http, &node.base, Duration::from_secs(30)).await;
+    process::healthy(&http, &node.base, Duration::from_secs(30)).await;
     must(|| {
         http.put(node.url("/v1/workspaces/w"))
             .json(&json!({"url": agent.url, "max_concurrent": 50}))
@@ -435,7 +408,7 @@ async fn sqlite_a_node_killed_mid_delivery_loses_nothing_and_keeps_its_file() {
         kills.push(Instant::now());
         node.kill9();
         node = Node::start(&format!("s{}", round + 2), &db, dir.path(), &ENV);
-        healthy(&http, &node.base, Duration::from_secs(30)).await;
+        process::healthy(&http, &node.base, Duration::from_secs(30)).await;
         set_live(&live, &[&node]);
     }
     tokio::time::sleep(run / 3).await;
@@ -443,7 +416,7 @@ async fn sqlite_a_node_killed_mid_delivery_loses_nothing_and_keeps_its_file() {
     p.await.unwrap();
     let ledger = std::mem::take(&mut *ledger.lock().unwrap());
     let t = tally(&agent, &ledger.accepted, Duration::from_secs(60)).await;
-    healthy(&http, &node.base, Duration::from_secs(10)).await;
+    process::healthy(&http, &node.base, Duration::from_secs(10)).await;
     node.term(Duration::from_secs(10));
     let unexcused = unexcused(&t, &kills, Duration::from_secs(1), Duration::from_secs(1));
     println!(

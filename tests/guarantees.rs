@@ -11,55 +11,23 @@ use std::time::{Duration, Instant};
 use ringmaster::model::queue::QueueStatus;
 use serde_json::{json, Value};
 use support::agent::Agent;
-use support::process::Node;
+use support::api::message;
+use support::eventually;
+use support::process::{self, Node};
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
-}
-
-async fn until<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    process::client(Duration::from_secs(10))
 }
 
 async fn healthy(http: &reqwest::Client, node: &Node) {
-    until(30, "the node is healthy", || async {
-        let r = http.get(node.url("/healthz")).send().await.ok()?;
-        (r.status() == 200).then_some(())
-    })
-    .await;
-}
-
-fn message(key: &str) -> Value {
-    json!({"jsonrpc": "2.0", "id": key, "method": "message/send",
-        "params": {"message": {"role": "user", "messageId": key,
-        "parts": [{"kind": "text", "text": "hi"}]}}})
+    process::healthy(http, &node.base, Duration::from_secs(30)).await
 }
 
 async fn items(http: &reqwest::Client, node: &Node, status: &str) -> Vec<Value> {
-    let r: Value = http
-        .get(node.url(&format!(
-            "/v1/workspaces/w/queue?status={status}&limit=1000"
-        )))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let url = node.url(&format!(
+        "/v1/workspaces/w/queue?status={status}&limit=1000"
+    ));
+    let r = process::get_json(http, &url).await;
     r["items"].as_array().cloned().unwrap_or_default()
 }
 
@@ -104,7 +72,7 @@ async fn sigterm_lets_deliveries_finish_and_gives_the_buffer_back() {
         assert_eq!(r.status(), 202);
     }
     assert_eq!(beat(0).await.unwrap().status(), 200);
-    until(
+    eventually(
         10,
         "9 delivering and 11 buffered: all 20 dispatched",
         || async { (items(&http, &node, "dispatched").await.len() == 20).then_some(()) },
@@ -134,7 +102,7 @@ async fn sigterm_lets_deliveries_finish_and_gives_the_buffer_back() {
     let mut node = Node::start("second", &db, dir.path(), &env);
     healthy(&http, &node).await;
     agent.pause(Duration::ZERO);
-    until(20, "all 20 delivered", || async {
+    eventually(20, "all 20 delivered", || async {
         (items(&http, &node, "completed").await.len() == 20).then_some(())
     })
     .await;
@@ -228,7 +196,7 @@ async fn a_database_outage_is_answered_within_two_seconds_and_recovers() {
 
     cluster.up();
     healthy(&http, &node).await;
-    let r = until(30, "a message goes through again", || async {
+    let r = eventually(30, "a message goes through again", || async {
         let r = http
             .post(node.url("/v1/workspaces/w/messages"))
             .json(&message("after"))
@@ -239,7 +207,7 @@ async fn a_database_outage_is_answered_within_two_seconds_and_recovers() {
     })
     .await;
     assert_eq!(r.status(), 200);
-    until(15, "LISTEN is back", || async {
+    eventually(15, "LISTEN is back", || async {
         node.log_text()
             .contains("LISTEN connection re-established")
             .then_some(())

@@ -16,28 +16,16 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::agent::Agent;
-use support::process::Node;
+use support::process::{self, Node};
 
 const POINTS: [&str; 2] = ["scheduler.claimed", "claim.before_commit"];
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
+    process::client(Duration::from_secs(10))
 }
 
 async fn healthy(http: &reqwest::Client, node: &Node) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = http.get(node.url("/healthz")).send().await {
-            if r.status() == 200 {
-                return;
-            }
-        }
-        assert!(Instant::now() < deadline, "{} never healthy", node.base);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    process::healthy(http, &node.base, Duration::from_secs(30)).await
 }
 
 const FAST: [(&str, &str); 1] = [("RINGMASTER_QUEUE_TICK_MS", "200")];
@@ -65,14 +53,8 @@ async fn every_second(http: &reqwest::Client, node: &Node, agent: &Agent) -> i64
 }
 
 async fn runs(http: &reqwest::Client, node: &Node, schedule: i64) -> Vec<Value> {
-    let r: Value = http
-        .get(node.url(&format!("/v1/schedules/{schedule}/runs?limit=1000")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let url = node.url(&format!("/v1/schedules/{schedule}/runs?limit=1000"));
+    let r = process::get_json(http, &url).await;
     r["runs"].as_array().cloned().unwrap_or_default()
 }
 

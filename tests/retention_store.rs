@@ -11,8 +11,8 @@ use ringmaster::model::queue::{NewQueueItem, QueueStatus};
 use ringmaster::model::retention::{DELEGATIONS_FINISHED, QUEUE_COMPLETED, QUEUE_FAILED};
 use ringmaster::model::run::{RunOutcome, SlotClaim};
 use ringmaster::model::schedule::NewSchedule;
-use ringmaster::store::{Claim, SlotFire, Store};
-use support::{at, record};
+use ringmaster::store::{SlotFire, Store};
+use support::{at, finish};
 
 fn t0() -> DateTime<Utc> {
     at(2026, 6, 1, 0, 0, 0)
@@ -26,31 +26,10 @@ async fn completed(store: &Store, ws: &str, n: usize, when: DateTime<Utc>) -> Ve
         let item = NewQueueItem::new(ws, a2a_message(&key, "x")).key(&key);
         ids.push(store.enqueue(&item, 5, when).await.unwrap().id);
     }
-    let claimed = store
-        .claim(Claim {
-            workspace: ws,
-            limit: n as u32,
-            now: when,
-            lease_until: when + Span::minutes(10),
-            node: "n",
-        })
-        .await
-        .unwrap();
-    assert_eq!(claimed.len(), n);
-    for item in claimed {
-        let ok = DispatchResult::Delivered {
-            response: "{}".into(),
-        };
-        record(
-            store,
-            item.id,
-            item.lease_token.as_deref().unwrap(),
-            &ok,
-            when,
-        )
-        .await
-        .unwrap();
-    }
+    let ok = DispatchResult::Delivered {
+        response: "{}".into(),
+    };
+    assert_eq!(finish(store, ws, n as u32, &ok, when).await.len(), n);
     ids
 }
 
@@ -61,28 +40,10 @@ async fn failed_item(store: &Store, when: DateTime<Utc>) -> i64 {
         .await
         .unwrap()
         .id;
-    let claimed = store
-        .claim(Claim {
-            workspace: "f",
-            limit: 1,
-            now: when,
-            lease_until: when + Span::minutes(10),
-            node: "n",
-        })
-        .await
-        .unwrap();
     let error = DispatchResult::Error {
         message: "HTTP 500".into(),
     };
-    record(
-        store,
-        id,
-        claimed[0].lease_token.as_deref().unwrap(),
-        &error,
-        when,
-    )
-    .await
-    .unwrap();
+    assert_eq!(finish(store, "f", 1, &error, when).await, vec![id]);
     id
 }
 
@@ -179,28 +140,10 @@ async fn a_fire_whose_run_waits_for_its_outcome_keeps_its_item(store: Store) {
         item: Some(NewQueueItem::new("w", a2a_message(&key, "p")).key(&key)),
     };
     store.claim_slots(&[fire], 5, slot).await.unwrap();
-    let claimed = store
-        .claim(Claim {
-            workspace: "w",
-            limit: 1,
-            now: slot,
-            lease_until: slot + Span::minutes(10),
-            node: "n",
-        })
-        .await
-        .unwrap();
     let ok = DispatchResult::Delivered {
         response: "{}".into(),
     };
-    record(
-        &store,
-        claimed[0].id,
-        claimed[0].lease_token.as_deref().unwrap(),
-        &ok,
-        slot,
-    )
-    .await
-    .unwrap();
+    assert_eq!(finish(&store, "w", 1, &ok, slot).await.len(), 1);
     let later = slot + Span::days(2);
     // The run is still `dispatched` (its outcome event was lost): the item stays.
     assert_eq!(

@@ -1,7 +1,6 @@
 //! The scratch database a run owns: a new SQLite file in a temp dir, or a
 //! new database on the named Postgres server, dropped at the end.
 
-use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, Executor, PgConnection, SqliteConnection};
 
 pub struct ScratchDb {
@@ -64,14 +63,8 @@ impl ScratchDb {
     /// One number from a query.
     pub async fn number(&self, sql: &str) -> i64 {
         if self.is_postgres() {
-            let pool = PgPoolOptions::new()
-                .max_connections(1)
-                .connect(&self.url)
-                .await
-                .expect("connect");
-            let n: i64 = sqlx::query_scalar(sql).fetch_one(&pool).await.expect(sql);
-            pool.close().await;
-            n
+            let mut c = PgConnection::connect(&self.url).await.expect("connect");
+            sqlx::query_scalar(sql).fetch_one(&mut c).await.expect(sql)
         } else {
             let mut c = SqliteConnection::connect(&self.url).await.expect("connect");
             sqlx::query_scalar(sql).fetch_one(&mut c).await.expect(sql)

@@ -44,6 +44,16 @@ impl Stats {
         })
     }
 
+    /// One answer, `started` when its request was sent.
+    pub fn add(&mut self, started: Instant, ok: bool) {
+        self.latencies_us.push(started.elapsed().as_micros() as u64);
+        if ok {
+            self.ok += 1;
+        } else {
+            self.other += 1;
+        }
+    }
+
     fn merge(&mut self, other: Stats) {
         self.latencies_us.extend(other.latencies_us);
         self.ok += other.ok;
@@ -70,19 +80,15 @@ async fn one(client: &reqwest::Client, base: &str, make: &MakeRequest, n: u64, i
         req = req.header("content-type", "application/json").body(b);
     }
     let started = Instant::now();
-    let status = match req.send().await {
+    let ok = match req.send().await {
         Ok(resp) => {
             let s = resp.status();
             let _ = resp.bytes().await;
-            Some(s)
+            s.is_success()
         }
-        Err(_) => None,
+        Err(_) => false,
     };
-    into.latencies_us.push(started.elapsed().as_micros() as u64);
-    match status {
-        Some(s) if s.is_success() => into.ok += 1,
-        _ => into.other += 1,
-    }
+    into.add(started, ok);
 }
 
 /// `conns` clients in a closed loop for `duration`.

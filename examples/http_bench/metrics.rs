@@ -39,12 +39,7 @@ pub async fn run(opts: &Opts) -> String {
             .await
             .map(|r| r.status().is_success())
             .unwrap_or(false);
-        scrapes.latencies_us.push(t.elapsed().as_micros() as u64);
-        if ok {
-            scrapes.ok += 1
-        } else {
-            scrapes.other += 1
-        }
+        scrapes.add(t, ok);
     }
     scrapes.seconds = started.elapsed().as_secs_f64();
 
@@ -98,12 +93,7 @@ async fn round_trips(client: &reqwest::Client, base: &str, offset: usize) -> Sta
             .await
             .map(|r| r.status() == reqwest::StatusCode::OK)
             .unwrap_or(false);
-        stats.latencies_us.push(t.elapsed().as_micros() as u64);
-        if ok {
-            stats.ok += 1
-        } else {
-            stats.other += 1
-        }
+        stats.add(t, ok);
     }
     stats.seconds = started.elapsed().as_secs_f64();
     stats

@@ -43,6 +43,17 @@ pub fn queued(item_id: i64, depth: u64) -> Effect {
     }
 }
 
+/// The agent's `response` for the caller of `item_id`.
+fn delivered(item_id: i64, response: String) -> Effect {
+    Effect::Answer {
+        item_id,
+        outcome: SendOutcome::Delivered {
+            queue_id: item_id,
+            response,
+        },
+    }
+}
+
 impl Callers {
     /// A caller of `id` (committed when the latest claim was number `after`).
     pub fn add(&mut self, id: i64, workspace: &str, depth: u64, after: u64) {
@@ -143,19 +154,9 @@ impl Callers {
         let Some(depth) = self.waiting.remove(&id) else {
             return;
         };
-        let outcome = match response {
-            Some(response) => SendOutcome::Delivered {
-                queue_id: id,
-                response,
-            },
-            None => SendOutcome::Queued {
-                queue_id: id,
-                queue_depth: depth,
-            },
-        };
-        out.push(Effect::Answer {
-            item_id: id,
-            outcome,
+        out.push(match response {
+            Some(response) => delivered(id, response),
+            None => queued(id, depth),
         });
     }
 
@@ -180,19 +181,11 @@ impl Callers {
             let Some(depth) = self.waiting.remove(&id) else {
                 continue;
             };
-            let outcome = match row {
-                Some(r) if r.status == QueueStatus::Completed => SendOutcome::Delivered {
-                    queue_id: r.id,
-                    response: r.response.unwrap_or_default(),
-                },
-                _ => SendOutcome::Queued {
-                    queue_id: id,
-                    queue_depth: depth,
-                },
-            };
-            out.push(Effect::Answer {
-                item_id: id,
-                outcome,
+            out.push(match row {
+                Some(r) if r.status == QueueStatus::Completed => {
+                    delivered(id, r.response.unwrap_or_default())
+                }
+                _ => queued(id, depth),
             });
         }
     }

@@ -169,6 +169,32 @@ pub async fn record(
     store.record_dispatch(&item, result, now, backoff).await
 }
 
+/// Claim up to `limit` ready items of `workspace` at `now` and record
+/// `result` for each, as deliveries that came back; their ids.
+pub async fn finish(
+    store: &Store,
+    workspace: &str,
+    limit: u32,
+    result: &ringmaster::model::outcome::DispatchResult,
+    now: DateTime<Utc>,
+) -> Vec<i64> {
+    let claimed = store
+        .claim(ringmaster::store::Claim {
+            workspace,
+            limit,
+            now,
+            lease_until: now + chrono::Duration::minutes(10),
+            node: "n",
+        })
+        .await
+        .unwrap();
+    for item in &claimed {
+        let token = item.lease_token.as_deref().unwrap();
+        record(store, item.id, token, result, now).await.unwrap();
+    }
+    claimed.iter().map(|i| i.id).collect()
+}
+
 /// Give back items `(id, lease token)` as their holder.
 pub async fn release(
     store: &Store,

@@ -10,6 +10,30 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_ringmaster");
 
+/// An HTTP client for talking to nodes, each request bounded by `timeout`.
+pub fn client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder().timeout(timeout).build().unwrap()
+}
+
+/// Wait (at most `within`) until the node at `base` answers `/healthz` 200.
+pub async fn healthy(http: &reqwest::Client, base: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Ok(r) = http.get(format!("{base}/healthz")).send().await {
+            if r.status() == 200 {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "{base} never healthy");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// GET `url` and read its answer as JSON.
+pub async fn get_json(http: &reqwest::Client, url: &str) -> serde_json::Value {
+    http.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 pub struct Node {
     child: Child,
     pub base: String,

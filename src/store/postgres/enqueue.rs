@@ -142,11 +142,7 @@ pub(super) async fn batch(
     count: bool,
 ) -> Result<Vec<Enqueued>, StoreError> {
     if items.iter().all(|i| i.idempotency_key.is_none()) {
-        if count {
-            unkeyed(pool, items, max_attempts, now).await
-        } else {
-            unkeyed_uncounted(pool, items, max_attempts, now).await
-        }
+        unkeyed(pool, items, max_attempts, now, count).await
     } else {
         keyed(pool, items, max_attempts, now, count).await
     }
@@ -219,38 +215,26 @@ async fn insert_unkeyed(
 
 /// A batch without idempotency keys: nothing can be deduplicated, so one
 /// statement inserts the rows and notifies, committed on its own (all or
-/// nothing). The depth count, the other cost that grows with the queue, runs
-/// beside it on a second connection, in a read-only snapshot taken before
-/// the insert starts: it counts what was active before this batch and can
-/// never see the batch itself, whose rows are then added.
+/// nothing). Depths are counted when `count` (else 0; see
+/// [`insert_counting`]).
 async fn unkeyed(
     pool: &PgPool,
     items: &[NewQueueItem],
     max_attempts: u32,
     now: DateTime<Utc>,
+    count: bool,
 ) -> Result<Vec<Enqueued>, StoreError> {
     let cols = Columns::of(items, now);
     let distinct: BTreeSet<&str> = items.iter().map(|i| i.workspace.as_str()).collect();
     let names: Vec<String> = distinct.iter().map(|w| w.to_string()).collect();
-    let mut counter = pool
-        .begin()
-        .await
-        .map_err(StoreError::query("enqueue batch: begin count"))?;
-    take_snapshot(&mut counter)
-        .await
-        .map_err(StoreError::query("enqueue batch: snapshot"))?;
-    // (Boxed: async_trait cannot prove the borrowed connection futures Send
-    // for every lifetime otherwise.)
-    let count: BoxFuture<'_, Result<Vec<PgRow>, sqlx::Error>> =
-        Box::pin(count_active(&mut counter, &names));
-    let insert: BoxFuture<'_, Result<Vec<i64>, sqlx::Error>> =
-        Box::pin(insert_unkeyed(pool, &cols, max_attempts, now, &names));
-    let (before, ids) = tokio::join!(count, insert);
-    let ids = ids.map_err(StoreError::query("enqueue batch"))?;
-    // Read only: nothing to keep. A failed count after a committed insert
-    // still fails the call: a wrong depth is worse than a retry.
-    let _ = counter.rollback().await;
-    let before = before.map_err(StoreError::query("enqueue batch: depth"))?;
+    let (ids, before) = if count {
+        insert_counting(pool, &cols, max_attempts, now, &names).await?
+    } else {
+        let ids = insert_unkeyed(pool, &cols, max_attempts, now, &names)
+            .await
+            .map_err(StoreError::query("enqueue batch"))?;
+        (ids, Vec::new())
+    };
     if ids.len() != items.len() {
         return Err(StoreError::Contended {
             operation: "enqueue batch",
@@ -262,7 +246,7 @@ async fn unkeyed(
         let n: i64 = r.get("n");
         depths.insert(r.get("workspace_id"), u64::try_from(n).unwrap_or(0));
     }
-    for item in items {
+    for item in items.iter().filter(|_| count) {
         *depths.entry(item.workspace.clone()).or_insert(0) += 1;
     }
     Ok(items
@@ -277,35 +261,37 @@ async fn unkeyed(
         .collect())
 }
 
-/// A batch without idempotency keys or depths: one autocommitted statement
-/// that inserts and notifies, whose cost does not grow with the queue.
-async fn unkeyed_uncounted(
+/// The insert, with the depth count, the other cost that grows with the
+/// queue, beside it on a second connection, in a read-only snapshot taken
+/// before the insert starts: it counts what was active before this batch
+/// and can never see the batch itself, whose rows are then added.
+async fn insert_counting(
     pool: &PgPool,
-    items: &[NewQueueItem],
+    cols: &Columns,
     max_attempts: u32,
     now: DateTime<Utc>,
-) -> Result<Vec<Enqueued>, StoreError> {
-    let cols = Columns::of(items, now);
-    let distinct: BTreeSet<&str> = items.iter().map(|i| i.workspace.as_str()).collect();
-    let names: Vec<String> = distinct.iter().map(|w| w.to_string()).collect();
-    let ids = insert_unkeyed(pool, &cols, max_attempts, now, &names)
+    names: &[String],
+) -> Result<(Vec<i64>, Vec<PgRow>), StoreError> {
+    let mut counter = pool
+        .begin()
         .await
-        .map_err(StoreError::query("enqueue batch"))?;
-    if ids.len() != items.len() {
-        return Err(StoreError::Contended {
-            operation: "enqueue batch",
-            id: format!("{} of {} rows inserted", ids.len(), items.len()),
-        });
-    }
-    Ok(ids
-        .into_iter()
-        .map(|id| Enqueued {
-            id,
-            depth: 0,
-            deduplicated: false,
-            status: QueueStatus::Queued,
-        })
-        .collect())
+        .map_err(StoreError::query("enqueue batch: begin count"))?;
+    take_snapshot(&mut counter)
+        .await
+        .map_err(StoreError::query("enqueue batch: snapshot"))?;
+    // (Boxed: async_trait cannot prove the borrowed connection futures Send
+    // for every lifetime otherwise.)
+    let count: BoxFuture<'_, Result<Vec<PgRow>, sqlx::Error>> =
+        Box::pin(count_active(&mut counter, names));
+    let insert: BoxFuture<'_, Result<Vec<i64>, sqlx::Error>> =
+        Box::pin(insert_unkeyed(pool, cols, max_attempts, now, names));
+    let (before, ids) = tokio::join!(count, insert);
+    let ids = ids.map_err(StoreError::query("enqueue batch"))?;
+    // Read only: nothing to keep. A failed count after a committed insert
+    // still fails the call: a wrong depth is worse than a retry.
+    let _ = counter.rollback().await;
+    let before = before.map_err(StoreError::query("enqueue batch: depth"))?;
+    Ok((ids, before))
 }
 
 /// A batch with keys: one `UNNEST` insert that skips rows whose key is

@@ -3,7 +3,17 @@
 //! numbered parameters, and the keyset condition after the cursor.
 
 use super::Arg;
-use crate::model::page::Cursor;
+use crate::model::page::{Cursor, PageRequest};
+
+/// A list's order: by `time` (when it has one) then `id`, descending when
+/// `desc`. The keyset condition and the `ORDER BY` both come from it, so
+/// they cannot disagree.
+#[derive(Clone, Copy)]
+pub(crate) struct Order {
+    pub time: Option<&'static str>,
+    pub id: &'static str,
+    pub desc: bool,
+}
 
 /// Conditions and their arguments, `$1…` in the order pushed.
 #[derive(Default)]
@@ -31,10 +41,24 @@ impl<'a> Where<'a> {
         }
     }
 
-    /// Rows after `cursor` in a list ordered by `(time, id)` — `time` may be
-    /// `None` for lists ordered by id alone — descending when `desc`. A
-    /// cursor of another list's kind starts from the top.
-    pub fn after(&mut self, cursor: Option<&'a Cursor>, time: Option<&str>, id: &str, desc: bool) {
+    /// `select` (`SELECT … FROM table`) of one page: the conditions so far,
+    /// the rows after the request's cursor in `order`, ordered so, and one
+    /// row more than the page (to learn whether another follows).
+    pub fn page(&mut self, select: &str, page: &'a PageRequest, order: Order) -> String {
+        self.after(page.after.as_ref(), order);
+        let limit = self.param(Arg::I64(page.fetch()));
+        let dir = if order.desc { " DESC" } else { "" };
+        let by = match order.time {
+            Some(time) => format!("{time}{dir}, {}{dir}", order.id),
+            None => format!("{}{dir}", order.id),
+        };
+        format!("{select}{} ORDER BY {by} LIMIT {limit}", self.sql())
+    }
+
+    /// Rows after `cursor` in `order`. A cursor of another list's kind
+    /// starts from the top.
+    fn after(&mut self, cursor: Option<&'a Cursor>, order: Order) {
+        let Order { time, id, desc } = order;
         let cmp = if desc { "<" } else { ">" };
         match (cursor, time) {
             (Some(Cursor::Id(after)), None) => {

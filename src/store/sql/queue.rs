@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 
-use super::keyset::Where;
+use super::keyset::{Order, Where};
 use super::rows::{self, QUEUE_COLUMNS};
 use super::{in_list, query, Arg, Dialect, Exec, Row, SqlStore, TxMode};
 use crate::model::page::{Cursor, Page, PageRequest};
@@ -189,6 +189,22 @@ pub(crate) async fn settle_each<D: Dialect>(
     Ok(written)
 }
 
+impl<D: Dialect> SqlStore<D> {
+    /// A batch through the dialect, depths counted when `count`.
+    async fn batch(
+        &self,
+        items: &[NewQueueItem],
+        max_attempts: u32,
+        now: DateTime<Utc>,
+        count: bool,
+    ) -> Result<Vec<Enqueued>, StoreError> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.d.enqueue_batch(items, max_attempts, now, count).await
+    }
+}
+
 #[async_trait::async_trait]
 impl<D: Dialect> QueueStore for SqlStore<D> {
     async fn enqueue(
@@ -206,10 +222,7 @@ impl<D: Dialect> QueueStore for SqlStore<D> {
         max_attempts: u32,
         now: DateTime<Utc>,
     ) -> Result<Vec<Enqueued>, StoreError> {
-        if items.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.d.enqueue_batch(items, max_attempts, now, true).await
+        self.batch(items, max_attempts, now, true).await
     }
 
     async fn enqueue_batch_uncounted(
@@ -218,10 +231,7 @@ impl<D: Dialect> QueueStore for SqlStore<D> {
         max_attempts: u32,
         now: DateTime<Utc>,
     ) -> Result<Vec<Enqueued>, StoreError> {
-        if items.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.d.enqueue_batch(items, max_attempts, now, false).await
+        self.batch(items, max_attempts, now, false).await
     }
 
     async fn claim(&self, claim: Claim<'_>) -> Result<Vec<QueueItem>, StoreError> {
@@ -340,11 +350,15 @@ impl<D: Dialect> QueueStore for SqlStore<D> {
         let mut w = Where::default();
         w.eq("workspace_id", filter.workspace.map(Arg::Text));
         w.eq("status", filter.status.map(|s| Arg::Text(s.as_str())));
-        w.after(page.after.as_ref(), None, "id", true);
-        let limit = w.param(Arg::I64(page.fetch()));
-        let sql = format!(
-            "SELECT {QUEUE_COLUMNS} FROM queue_items{} ORDER BY id DESC LIMIT {limit}",
-            w.sql()
+        let newest_first = Order {
+            time: None,
+            id: "id",
+            desc: true,
+        };
+        let sql = w.page(
+            &format!("SELECT {QUEUE_COLUMNS} FROM queue_items"),
+            page,
+            newest_first,
         );
         let found = self
             .d

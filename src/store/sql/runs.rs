@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 
-use super::keyset::Where;
+use super::keyset::{Order, Where};
 use super::rows::{self, QUEUE_COLUMNS, RUN_COLUMNS};
 use super::schedules::placeholders;
 use super::{prefixed, query, Arg, Dialect, Exec, Row, SqlStore, TxMode};
@@ -140,11 +140,15 @@ impl<D: Dialect> RunStore for SqlStore<D> {
     ) -> Result<Page<ScheduleRun>, StoreError> {
         let mut w = Where::default();
         w.eq("schedule_id", Some(Arg::I64(schedule_id)));
-        w.after(page.after.as_ref(), Some("slot"), "id", true);
-        let limit = w.param(Arg::I64(page.fetch()));
-        let sql = format!(
-            "SELECT {RUN_COLUMNS} FROM schedule_runs{} ORDER BY slot DESC, id DESC LIMIT {limit}",
-            w.sql()
+        let newest_slot_first = Order {
+            time: Some("slot"),
+            id: "id",
+            desc: true,
+        };
+        let sql = w.page(
+            &format!("SELECT {RUN_COLUMNS} FROM schedule_runs"),
+            page,
+            newest_slot_first,
         );
         let found = self
             .d

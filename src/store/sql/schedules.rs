@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::keyset::Where;
+use super::keyset::{Order, Where};
 use super::queue::insert_or_find;
 use super::rows::{self, RUN_COLUMNS, SCHEDULE_COLUMNS};
 use super::{query, Arg, Dialect, Exec, Row, SqlStore, TxMode};
@@ -239,11 +239,15 @@ impl<D: Dialect> ScheduleStore for SqlStore<D> {
     ) -> Result<Page<Schedule>, StoreError> {
         let mut w = Where::default();
         w.eq("workspace_id", workspace.map(Arg::Text));
-        w.after(page.after.as_ref(), None, "id", false);
-        let limit = w.param(Arg::I64(page.fetch()));
-        let sql = format!(
-            "SELECT {SCHEDULE_COLUMNS} FROM schedules{} ORDER BY id LIMIT {limit}",
-            w.sql()
+        let by_id = Order {
+            time: None,
+            id: "id",
+            desc: false,
+        };
+        let sql = w.page(
+            &format!("SELECT {SCHEDULE_COLUMNS} FROM schedules"),
+            page,
+            by_id,
         );
         let found = self
             .d
