@@ -261,4 +261,16 @@ backend_tests!(
     queue_pages_walk_every_item_once_newest_first,
     schedule_and_run_pages_walk_in_their_order,
     the_api_pages_with_next_cursor_and_refuses_foreign_cursors,
+    list_filters_check_the_workspace_id,
 );
+
+async fn list_filters_check_the_workspace_id(store: Store) {
+    let a = support::api::api(store, support::quiet_config()).await;
+    for path in ["/v1/schedules", "/v1/queue"] {
+        for bad in ["a%00b", "a%20b", &"x".repeat(300)] {
+            let (s, body) = a.get(&format!("{path}?workspace_id={bad}")).await;
+            assert_eq!(s, StatusCode::BAD_REQUEST, "{path} {bad}: {body}");
+            assert_eq!(body["field"], "workspace_id", "{path}: {body}");
+        }
+    }
+}

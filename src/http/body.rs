@@ -161,6 +161,16 @@ impl Params {
             .transpose()
     }
 
+    /// An id (`workspace_id=`), checked against the id rules, or a 400
+    /// naming `name`.
+    pub fn id(&self, name: &'static str) -> Result<Option<&str>, ApiError> {
+        let id = self.text(name);
+        if let Some(id) = id {
+            text::id(name, id)?;
+        }
+        Ok(id)
+    }
+
     /// `?limit=&cursor=` of a list ordered by `keyset`.
     pub fn page(&self, keyset: Keyset) -> Result<PageRequest, ApiError> {
         Ok(PageRequest::new(

@@ -11,7 +11,6 @@ use super::error::ApiError;
 use super::AppState;
 use crate::model::page::Keyset;
 use crate::model::queue::QueueStatus;
-use crate::model::text;
 use crate::store::QueueFilter;
 
 /// `GET /v1/queue?status=&workspace_id=&limit=&cursor=`, newest first.
@@ -20,10 +19,7 @@ pub async fn list(State(app): State<AppState>, params: Params) -> Result<Json<Va
         .text("status")
         .map(|s| QueueStatus::parse_field("status", s))
         .transpose()?;
-    let workspace = params.text("workspace_id");
-    if let Some(w) = workspace {
-        text::id("workspace_id", w)?;
-    }
+    let workspace = params.id("workspace_id")?;
     let request = params.page(Keyset::Id)?;
     let filter = QueueFilter { workspace, status };
     let page = app.ringmaster.store().page_queue(filter, &request).await?;

@@ -125,7 +125,7 @@ pub async fn list(State(app): State<AppState>, params: Params) -> Result<Json<Va
     let page = app
         .ringmaster
         .store()
-        .page_schedules(params.text("workspace_id"), &request)
+        .page_schedules(params.id("workspace_id")?, &request)
         .await?;
     Ok(Json(json!({
         "schedules": page.items.iter().map(view).collect::<Vec<_>>(),
