@@ -14,7 +14,7 @@
 //! killed, dropping its state gives them back, and the listener task dies
 //! with it.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,6 +28,7 @@ use crate::drain::completer::Completer;
 use crate::drain::core::RECORD_PATIENCE;
 use crate::drain::delivery::DeliveryTask;
 use crate::drain::giveback::give_back;
+use crate::drain::ports::{ReplyPorts, OVERDUE_CHECK};
 use crate::drain::sweep::SweepTask;
 use crate::drain::{listen, CoreConfig, DrainCore, Effect};
 use crate::events::EventBus;
@@ -87,7 +88,9 @@ pub struct QueueDrainState {
     args: QueueDrainArgs,
     core: DrainCore,
     /// `Send` callers, by their item's id.
-    callers: HashMap<i64, Reply<SendOutcome>>,
+    callers: ReplyPorts<Reply<SendOutcome>>,
+    /// A check for overdue callers is on its way.
+    overdue_check: bool,
     completer: Completer,
     _listener: Owned<()>,
     /// Ticks asked for while one's database work is running.
@@ -158,6 +161,22 @@ impl QueueDrainState {
                         let _ = reply.send(Ok(outcome));
                     }
                 }
+                Effect::AnswerFromRow { item_id, depth } => {
+                    if let Some(reply) = self.callers.remove(&item_id) {
+                        let store = self.args.store.clone();
+                        tokio::spawn(async move {
+                            let answer = match store.get_queue_item(item_id).await {
+                                Ok(Some(row)) => Ok(SendOutcome::of_row(row, depth)),
+                                // Gone (pruned) or unreadable: it is durable either way.
+                                Ok(None) | Err(_) => Ok(SendOutcome::Queued {
+                                    queue_id: item_id,
+                                    queue_depth: depth,
+                                }),
+                            };
+                            let _ = reply.send(answer);
+                        });
+                    }
+                }
                 Effect::DrainSoon => report(&self.me, DrainReport::DrainDirty),
                 Effect::RecordOverdueLater { item_id } => {
                     self.me.send_after(RECORD_PATIENCE, move || {
@@ -170,16 +189,49 @@ impl QueueDrainState {
 
     /// A committed item's caller waits here for its fate.
     fn await_item(&mut self, id: i64, workspace: &str, depth: u64, reply: Reply<SendOutcome>) {
-        self.callers.insert(id, reply);
         // A caller never waits longer than one delivery (plus a margin): the
         // item is durable either way, and `Queued` is a true answer.
-        self.me
-            .send_after(self.args.delivery_timeout + SEND_ANSWER_MARGIN, move || {
-                QueueMsg::Internal(Internal(DrainReport::SendOverdue { id }))
-            });
+        let overdue_at =
+            tokio::time::Instant::now() + self.args.delivery_timeout + SEND_ANSWER_MARGIN;
+        self.callers.insert(id, reply, overdue_at);
         let now = self.now();
         let effects = self.core.send(id, workspace, depth, now);
         self.run(effects);
+        self.arm_overdue_check();
+    }
+
+    /// Look for overdue callers in a second, if any wait and no look is due.
+    fn arm_overdue_check(&mut self) {
+        if self.overdue_check || self.callers.is_empty() {
+            return;
+        }
+        self.overdue_check = true;
+        self.me.send_after(OVERDUE_CHECK, || {
+            QueueMsg::Internal(Internal(DrainReport::CheckOverdue))
+        });
+    }
+
+    /// Answer the callers that waited longer than a delivery may take.
+    fn check_overdue(&mut self) -> Vec<Effect> {
+        self.overdue_check = false;
+        let mut effects = Vec::new();
+        for id in self.callers.overdue(tokio::time::Instant::now()) {
+            let answered = self.core.send_overdue(id);
+            if answered.is_empty() {
+                // The core holds no such caller (cannot happen: both let go
+                // together); the item is durable, so `Queued` is still true.
+                if let Some(reply) = self.callers.remove(&id) {
+                    let _ = reply.send(Ok(SendOutcome::Queued {
+                        queue_id: id,
+                        queue_depth: 0,
+                    }));
+                }
+            } else {
+                tracing::warn!(item = id, "no outcome in time for a Send; answering queued");
+            }
+            effects.extend(answered);
+        }
+        effects
     }
 
     /// Start a tick's database work, or queue it behind the one running.
@@ -306,7 +358,8 @@ impl Actor for QueueDrainActor {
         Ok(QueueDrainState {
             args,
             core,
-            callers: HashMap::new(),
+            callers: ReplyPorts::default(),
+            overdue_check: false,
             completer,
             _listener: listener,
             ticks: VecDeque::new(),
@@ -486,12 +539,11 @@ fn handle_report(state: &mut QueueDrainState, report: DrainReport, now: DateTime
             .core
             .recorded(done.into_iter().map(|f| (f.item_id, f.recorded)).collect()),
         DrainReport::DrainDirty => state.core.drain_dirty(now),
-        DrainReport::SendOverdue { id } => {
-            let effects = state.core.send_overdue(id);
-            if !effects.is_empty() {
-                tracing::warn!(item = id, "no outcome in time for a Send; answering queued");
-            }
-            effects
+        DrainReport::CheckOverdue => {
+            let effects = state.check_overdue();
+            state.run(effects);
+            state.arm_overdue_check();
+            Vec::new()
         }
         DrainReport::Swept { now, result, reply } => {
             state.swept(now, result, reply);

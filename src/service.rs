@@ -24,7 +24,7 @@ use crate::messages::root::{ChildInfo, RootMsg};
 use crate::messages::scheduler::{ScheduleEvent, SchedulerMsg};
 use crate::messages::sweeper::{DelegationEvent, SweeperMsg};
 use crate::metrics::Metrics;
-use crate::model::queue::{Enqueued, NewQueueItem, QueueStatus};
+use crate::model::queue::{Enqueued, NewQueueItem};
 use crate::names::{self, Names};
 use crate::store::{self, Store, StoreError};
 
@@ -333,17 +333,7 @@ impl Ringmaster {
             }
             .into());
         };
-        Ok(match item.status {
-            QueueStatus::Completed => SendOutcome::Delivered {
-                queue_id: item.id,
-                response: item.response.unwrap_or_default(),
-            },
-            status => SendOutcome::Ended {
-                queue_id: item.id,
-                status,
-                error: item.last_error,
-            },
-        })
+        Ok(SendOutcome::of_row(item, 0))
     }
 
     /// The root's view of its children.

@@ -37,6 +37,7 @@ pub const RECORD_PATIENCE: std::time::Duration = std::time::Duration::from_milli
 
 use super::callers::Callers;
 pub use super::effect::Effect;
+use super::recent::RecentStarts;
 use crate::messages::queue::InFlightReport;
 use crate::model::queue::QueueItem;
 use crate::model::workspace::Workspace;
@@ -115,6 +116,8 @@ pub struct DrainCore {
     pub(super) drain_scheduled: bool,
     /// Items started whose outcome has not been reported written yet.
     pub(super) unrecorded: std::collections::HashSet<i64>,
+    /// Items lately started here (a late `Send` caller is answered from the row).
+    pub(super) recent: RecentStarts,
     /// Shutting down: nothing new starts, nothing more is claimed.
     pub(super) quiescing: bool,
 }
@@ -134,6 +137,7 @@ impl DrainCore {
             dirty: BTreeSet::new(),
             drain_scheduled: false,
             unrecorded: std::collections::HashSet::new(),
+            recent: RecentStarts::default(),
             quiescing: false,
         }
     }
@@ -330,17 +334,23 @@ impl DrainCore {
     }
 
     /// Item `id` of `workspace` (`depth` active items) is committed and its
-    /// caller waits: for the outcome if a claim takes it (or took it already),
-    /// else `Queued` as soon as that is known.
+    /// caller waits: for the outcome if a claim takes it (or took it already,
+    /// even if its delivery is back), else `Queued` as soon as that is known.
     pub fn send(&mut self, id: i64, workspace: &str, depth: u64, now: DateTime<Utc>) -> Effects {
         let taken = self.flights.keys().any(|(i, _)| *i == id)
+            || self.unrecorded.contains(&id)
             || self
                 .ws
                 .get(workspace)
                 .is_some_and(|w| w.buffer.iter().any(|h| h.item.id == id));
         if taken {
+            // Answered when its outcome is written (from the written row).
             self.callers.waiting(id, depth);
             return Vec::new();
+        }
+        if self.recent.contains(id) {
+            // Delivered and written before its caller came: the row knows.
+            return vec![Effect::AnswerFromRow { item_id: id, depth }];
         }
         self.callers.add(id, workspace, depth, self.claim_seq);
         let mut out = self.wake(workspace, now);

@@ -78,3 +78,65 @@ fn a_delivery_nobody_waits_for_sets_no_timer() {
         .iter()
         .any(|e| matches!(e, Effect::RecordOverdueLater { .. })));
 }
+
+/// Item 3 claimed and delivered before anybody asked for it (the wake that
+/// followed its commit beat its caller's `Await` to the mailbox).
+fn delivered_before_its_caller() -> DrainCore {
+    let mut core = DrainCore::new(cfg(64, 8));
+    wake_with_room(&mut core, "w", 1, t(0));
+    let out = core.claimed("w", 1, Ok(vec![item(3, "w")]), t(0));
+    assert_eq!(delivered(&out), vec![3]);
+    core.dispatched("w", key(3), false, Some("x".into()), t(1));
+    core
+}
+
+#[test]
+fn a_caller_late_for_a_written_delivery_is_answered_from_the_row() {
+    let mut core = delivered_before_its_caller();
+    let mut done = item(3, "w");
+    done.status = QueueStatus::Completed;
+    core.recorded(vec![(3, Some(done))]);
+    let out = core.send(3, "w", 1, t(1));
+    assert_eq!(
+        out,
+        vec![Effect::AnswerFromRow {
+            item_id: 3,
+            depth: 1
+        }]
+    );
+}
+
+#[test]
+fn a_caller_late_for_an_unwritten_delivery_hears_the_written_row() {
+    let mut core = delivered_before_its_caller();
+    let out = core.send(3, "w", 1, t(1));
+    assert!(out.is_empty(), "no claim and no answer yet: {out:?}");
+    let mut done = item(3, "w");
+    done.status = QueueStatus::Completed;
+    done.response = Some("x".into());
+    assert_eq!(
+        answers(&core.recorded(vec![(3, Some(done))])),
+        vec![(
+            3,
+            SendOutcome::Delivered {
+                queue_id: 3,
+                response: "x".into()
+            }
+        )]
+    );
+}
+
+#[test]
+fn a_caller_of_an_item_never_started_here_waits_for_a_claim() {
+    let mut core = delivered_before_its_caller();
+    let out = core.send(4, "w", 1, t(1));
+    assert!(
+        out.iter()
+            .any(|e| matches!(e, Effect::LoadWorkspace { .. })),
+        "it looks for room to claim item 4: {out:?}"
+    );
+    assert!(answers(&out).is_empty(), "{out:?}");
+    assert!(!out
+        .iter()
+        .any(|e| matches!(e, Effect::AnswerFromRow { .. })));
+}

@@ -34,6 +34,9 @@ pub enum Effect {
     },
     /// Answer the `Send` caller waiting on this item.
     Answer { item_id: i64, outcome: SendOutcome },
+    /// Answer the `Send` caller of this item from its row (see
+    /// [`SendOutcome::of_row`]): it went out and came back before the caller came.
+    AnswerFromRow { item_id: i64, depth: u64 },
     /// Come back with [`DrainCore::record_overdue`](super::DrainCore::record_overdue)
     /// after [`RECORD_PATIENCE`](super::core::RECORD_PATIENCE).
     RecordOverdueLater { item_id: i64 },

@@ -11,6 +11,8 @@
 //! - [`giveback`]: claimed items that will not go out from here, settled.
 //! - [`sweep`]: the tick's database work (expire, rescue, give back).
 //! - [`listen`]: the notification channel's wakes, turned into messages.
+//! - [`ports`]: the waiting `Send` callers' reply ports and their deadlines.
+//! - [`recent`]: the items lately started here, for late `Send` callers.
 
 pub mod callers;
 pub mod claims;
@@ -20,7 +22,9 @@ pub mod delivery;
 mod effect;
 pub mod giveback;
 pub mod listen;
+pub mod ports;
 mod pump;
+pub mod recent;
 pub mod sweep;
 
 pub use self::core::{CoreConfig, DrainCore};

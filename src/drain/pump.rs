@@ -117,6 +117,7 @@ impl DrainCore {
         self.w(&item.workspace).in_flight += 1;
         self.in_flight += 1;
         self.unrecorded.insert(item.id);
+        self.recent.started(item.id);
         out.push(Effect::Deliver {
             item: Box::new(item),
             workspace: Box::new(row),

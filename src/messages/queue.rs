@@ -45,6 +45,30 @@ pub enum SendOutcome {
     },
 }
 
+impl SendOutcome {
+    /// What a caller of `item` hears from its row (`depth`: the active
+    /// items it was counted behind): the response once completed, its end
+    /// if it ended otherwise, `Queued` while it is still active.
+    pub fn of_row(item: crate::model::queue::QueueItem, depth: u64) -> Self {
+        use crate::model::queue::QueueStatus;
+        match item.status {
+            QueueStatus::Completed => Self::Delivered {
+                queue_id: item.id,
+                response: item.response.unwrap_or_default(),
+            },
+            status if status.is_final() => Self::Ended {
+                queue_id: item.id,
+                status,
+                error: item.last_error,
+            },
+            _ => Self::Queued {
+                queue_id: item.id,
+                queue_depth: depth,
+            },
+        }
+    }
+}
+
 /// What one tick did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DrainTickReport {
@@ -151,8 +175,8 @@ pub(crate) enum DrainReport {
     Recorded(Vec<Finished>),
     /// Dispatch and claim for the workspaces marked since the last one.
     DrainDirty,
-    /// A `Send` caller still has no answer.
-    SendOverdue { id: i64 },
+    /// Time to look for `Send` callers that waited too long.
+    CheckOverdue,
     /// The tick's database work is done.
     Swept {
         now: DateTime<Utc>,
