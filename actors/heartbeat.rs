@@ -14,6 +14,7 @@
 //! not bring the database back and would spend the restart intensity meant
 //! for bugs.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -21,8 +22,11 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use super::ask::{abandoned, abandoned_opt};
 use crate::clock::SharedClock;
+use crate::events::EventBus;
 use crate::liveness::Board;
-use crate::messages::heartbeat::{BeatAck, HeartbeatError, HeartbeatMsg, TickReport};
+use crate::messages::heartbeat::{
+    BeatAck, HeartbeatError, HeartbeatMsg, TickReport, WorkspaceEvent,
+};
 use crate::messages::queue::QueueMsg;
 use crate::model::delegation::DelegationBeatOutcome;
 use crate::model::workspace::{Registration, Workspace, WorkspaceBeat};
@@ -40,11 +44,16 @@ pub struct HeartbeatArgs {
     pub tick: Duration,
     /// No beat for this long → `offline`.
     pub offline_after: Duration,
+    /// Where `offline` and `online` again are told.
+    pub events: EventBus<WorkspaceEvent>,
 }
 
 pub struct HeartbeatState {
     args: HeartbeatArgs,
     board: Board,
+    /// Workspaces this incarnation marked offline: a beat from one of them
+    /// is told as `online` again.
+    offline: HashSet<String>,
 }
 
 impl HeartbeatState {
@@ -71,6 +80,13 @@ impl HeartbeatState {
         let now = self.args.clock.now();
         let workspace = self.args.store.record_beat(&beat, now).await?;
         self.tell_drain(&workspace);
+        if self.offline.remove(&workspace.id) {
+            self.args.events.publish(WorkspaceEvent {
+                workspace: workspace.id.clone(),
+                online: true,
+                at: now,
+            });
+        }
         Ok(BeatAck {
             spare_capacity: workspace.spare_capacity(),
             workspace,
@@ -97,6 +113,13 @@ impl HeartbeatState {
             .await?;
         for id in &marked_offline {
             tracing::warn!(workspace = %id, "no heartbeat within threshold; marked offline");
+            // Bounded by the registry: one entry per workspace at most.
+            self.offline.insert(id.clone());
+            self.args.events.publish(WorkspaceEvent {
+                workspace: id.clone(),
+                online: false,
+                at: now,
+            });
         }
         Ok(TickReport { marked_offline })
     }
@@ -115,6 +138,7 @@ impl Actor for HeartbeatActor {
         Ok(HeartbeatState {
             args,
             board: Board::default(),
+            offline: HashSet::new(),
         })
     }
 

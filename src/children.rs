@@ -45,6 +45,7 @@ pub fn child_specs(w: &Wiring) -> Vec<ChildSpec> {
                     clock: w.clock.clone(),
                     tick: w.config.heartbeat_tick,
                     offline_after: w.config.workspace_offline,
+                    events: w.buses.workspaces.clone(),
                 },
             )
         })

@@ -15,6 +15,7 @@ use std::sync::{Arc, RwLock};
 
 use ractor::{ActorRef, Message};
 
+use crate::messages::heartbeat::WorkspaceEvent;
 use crate::messages::pruner::PruneReport;
 use crate::messages::queue::QueueOutcome;
 use crate::messages::scheduler::ScheduleEvent;
@@ -38,6 +39,14 @@ impl<E: Clone + Send + 'static> Sink<E> {
     /// Events go to an unbounded channel (tests, HTTP streaming, metrics).
     pub fn channel(sender: tokio::sync::mpsc::UnboundedSender<E>) -> Self {
         Self::new(move |event: &E| sender.send(event.clone()).is_ok())
+    }
+
+    /// Events go to a function that never refuses (the console's feed).
+    pub fn func(f: impl Fn(&E) + Send + Sync + 'static) -> Self {
+        Self::new(move |event: &E| {
+            f(event);
+            true
+        })
     }
 
     fn new(deliver: impl Fn(&E) -> bool + Send + Sync + 'static) -> Self {
@@ -120,6 +129,7 @@ pub struct Buses {
     pub delegations: EventBus<DelegationEvent>,
     pub schedules: EventBus<ScheduleEvent>,
     pub pruned: EventBus<PruneReport>,
+    pub workspaces: EventBus<WorkspaceEvent>,
 }
 
 #[cfg(test)]

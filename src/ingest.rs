@@ -17,7 +17,7 @@
 //! queue); the depth each caller hears is this node's [`DepthBook`]
 //! estimate, counted again at most once a second per workspace.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -30,9 +30,10 @@ use crate::model::Invalid;
 use crate::store::{Store, StoreError};
 use crate::tasks::Owned;
 
-/// Told about every workspace a write added items to (the service points it
-/// at this node's drain; other nodes hear the store's notification).
-pub type OnWritten = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
+/// Told about every workspace a write added items to, with the new items'
+/// ids (the service points it at this node's drain and the console's feed;
+/// other nodes hear the store's notification).
+pub type OnWritten = std::sync::Arc<dyn Fn(&str, &[i64]) + Send + Sync>;
 
 /// Requests taken into one write at most.
 const MAX_BATCH: usize = 512;
@@ -131,12 +132,19 @@ async fn write_loop(
             live.into_iter().map(|r| (r.item, r.reply)).unzip();
         let mut answers = write(&store, &items, max_attempts, clock.now()).await;
         let stale = estimate_depths(&mut depths, &items, &mut answers);
-        let woken: BTreeSet<&str> = items.iter().map(|i| i.workspace.as_str()).collect();
+        let mut woken: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
+        for (item, answer) in items.iter().zip(&answers) {
+            let new = woken.entry(item.workspace.as_str()).or_default();
+            match answer {
+                Ok(done) if !done.deduplicated => new.push(done.id),
+                _ => {}
+            }
+        }
         for (reply, answer) in replies.into_iter().zip(answers) {
             let _ = reply.send(answer);
         }
-        for workspace in woken {
-            written(workspace);
+        for (workspace, ids) in woken {
+            written(workspace, &ids);
         }
         recount(&store, &mut depths, &stale).await;
     }

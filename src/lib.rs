@@ -13,8 +13,8 @@
 //!   each other; [`dispatch`]: how an item reaches an agent.
 //! - [`drain`], [`scheduling`], [`liveness`]: the actors' decision cores.
 //! - [`actors`]: the thin actor shells and the root supervisor.
-//! - [`service`], [`metrics`], [`http`], [`demo`]: the assembled service and
-//!   its faces.
+//! - [`service`], [`metrics`], [`feed`], [`http`], [`demo`]: the assembled
+//!   service and its faces (the feed: the console's live events).
 //!
 //! See `ARCHITECTURE.md` for the actors, their messages and who owns which table.
 
@@ -27,6 +27,7 @@ pub mod demo;
 pub mod dispatch;
 pub mod drain;
 pub mod events;
+pub mod feed;
 pub mod http;
 pub mod ingest;
 pub mod liveness;

@@ -16,9 +16,10 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::dispatch::egress::Allowed;
 use crate::dispatch::{A2aDispatcher, Dispatcher};
-use crate::events::{Buses, EventBus};
+use crate::events::{Buses, EventBus, Sink};
+use crate::feed::{ConsoleEvent, Feed};
 use crate::ingest::Ingest;
-use crate::messages::heartbeat::{HealthReport, HeartbeatMsg};
+use crate::messages::heartbeat::{HealthReport, HeartbeatMsg, WorkspaceEvent};
 use crate::messages::queue::{QueueError, QueueMsg, QueueOutcome, SendOutcome};
 use crate::messages::root::{ChildInfo, RootMsg};
 use crate::messages::scheduler::{ScheduleEvent, SchedulerMsg};
@@ -99,6 +100,29 @@ pub struct Ringmaster {
     buses: Buses,
     metrics: Metrics,
     ingest: Ingest,
+    feed: Feed,
+}
+
+/// Every bus's events, in the console's feed.
+fn feed_from(feed: &Feed, buses: &Buses) {
+    let f = feed.clone();
+    buses
+        .queue
+        .subscribe(Sink::func(move |e| f.publish(ConsoleEvent::from(e))));
+    let f = feed.clone();
+    buses
+        .schedules
+        .subscribe(Sink::func(move |e| f.publish(ConsoleEvent::from(e))));
+    let f = feed.clone();
+    buses
+        .delegations
+        .subscribe(Sink::func(move |e| f.publish(ConsoleEvent::from(e))));
+    let f = feed.clone();
+    buses
+        .workspaces
+        .subscribe(Sink::func(move |e: &WorkspaceEvent| {
+            f.publish(ConsoleEvent::workspace(&e.workspace, e.online, e.at))
+        }));
 }
 
 /// How long closing the pool may wait for connections to come back.
@@ -125,15 +149,21 @@ impl Ringmaster {
             node,
         } = options;
         let buses = Buses::default();
+        let feed = Feed::default();
+        feed_from(&feed, &buses);
         // Every write of the ingest wakes this node's drain at once (other
-        // nodes hear the store's notification).
+        // nodes hear the store's notification) and is told in the feed.
         let ingest = Ingest::start(store.clone(), clock.clone(), config.queue_max_attempts, {
-            let names = names.clone();
-            Arc::new(move |workspace: &str| {
+            let (names, feed, clock) = (names.clone(), feed.clone(), clock.clone());
+            Arc::new(move |workspace: &str, ids: &[i64]| {
                 if let Some(drain) = names.queue() {
                     let _ = drain.cast(QueueMsg::Wake {
                         workspace: workspace.to_string(),
                     });
+                }
+                let now = clock.now();
+                for id in ids {
+                    feed.publish(ConsoleEvent::enqueued(*id, workspace, now));
                 }
             })
         });
@@ -157,8 +187,20 @@ impl Ringmaster {
             clock: clock.clone(),
             shutdown_timeout: Duration::from_secs(30),
             on_restarts: {
-                let names = names.clone();
+                let (names, feed, clock) = (names.clone(), feed.clone(), clock.clone());
+                let told = std::sync::Mutex::new(std::collections::BTreeMap::<String, u32>::new());
                 Arc::new(move |counts| {
+                    let mut told = told.lock().unwrap_or_else(|p| p.into_inner());
+                    for (actor, n) in &counts {
+                        if told.get(actor).is_none_or(|was| n > was) && *n > 0 {
+                            feed.publish(ConsoleEvent::restarted(
+                                actor,
+                                u64::from(*n),
+                                clock.now(),
+                            ));
+                        }
+                    }
+                    *told = counts.clone();
                     if let Some(heartbeat) = names.heartbeat() {
                         let _ = heartbeat.cast(HeartbeatMsg::Restarts(counts));
                     }
@@ -180,7 +222,13 @@ impl Ringmaster {
             metrics: Metrics::for_buses(&buses),
             buses,
             ingest,
+            feed,
         })
+    }
+
+    /// The console's live feed (`GET /v1/events`).
+    pub fn feed(&self) -> &Feed {
+        &self.feed
     }
 
     /// Counters fed by the event buses, for `GET /metrics`.
@@ -347,6 +395,8 @@ impl Ringmaster {
     /// children stop in reverse start order, then the root, then the pool.
     /// Every step is bounded, so a stuck piece cannot hold the process.
     pub async fn shutdown(&self) {
+        // Event streams end first: they would hold the server's drain.
+        self.feed.close();
         let timeout = self.config.shutdown_timeout;
         if let Ok(queue) = self.queue() {
             let quiet = ask(

@@ -61,6 +61,7 @@ impl Fixture {
                 clock: shared.clone(),
                 tick: Duration::from_secs(3600),
                 offline_after: Duration::from_secs(90),
+                events: Default::default(),
             },
         )
         .await

@@ -29,6 +29,7 @@ async fn spawn(
             clock: shared,
             tick: Duration::from_secs(3600),
             offline_after: Duration::from_secs(90),
+            events: Default::default(),
         },
     )
     .await

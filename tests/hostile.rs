@@ -73,6 +73,16 @@ async fn every_numeric_query_parameter_is_bounded_and_named(store: Store) {
         (Method::GET, "/v1/queue".into(), "cursor", None),
         (Method::GET, "/v1/schedules".into(), "limit", None),
         (Method::GET, "/v1/schedules".into(), "cursor", None),
+        (Method::GET, "/v1/workspaces".into(), "limit", None),
+        (Method::GET, "/v1/workspaces".into(), "cursor", None),
+        (Method::GET, "/v1/delegations".into(), "limit", None),
+        (Method::GET, "/v1/delegations".into(), "cursor", None),
+        (
+            Method::POST,
+            "/v1/workspaces/w/queue/retry".into(),
+            "limit",
+            None,
+        ),
         (
             Method::GET,
             format!("/v1/schedules/{schedule}/runs"),
@@ -128,6 +138,16 @@ async fn every_path_id_is_checked_at_the_edge(store: Store) {
                 assert_eq!(answer["field"], "id", "{what}: {answer}");
             }
         }
+        for (method, suffix) in [
+            (Method::GET, ""),
+            (Method::POST, "/retry"),
+            (Method::POST, "/cancel"),
+        ] {
+            let uri = format!("/v1/queue/{id}{suffix}");
+            let what = format!("{method} {}", &uri[..uri.len().min(60)]);
+            let (status, answer) = a.call(method, &uri, None, None).await;
+            refused(&what, status, &answer, None);
+        }
     }
     let message = ringmaster::model::a2a::a2a_message("k", "hi");
     let text_ids = [
@@ -149,6 +169,9 @@ async fn every_path_id_is_checked_at_the_edge(store: Store) {
             (Method::POST, "/heartbeat", Some(r#"{"active_tasks": 0}"#)),
             (Method::POST, "/messages", Some(message.as_str())),
             (Method::GET, "/queue", None),
+            (Method::GET, "", None),
+            (Method::DELETE, "", None),
+            (Method::POST, "/queue/retry", None),
         ] {
             let uri = format!("/v1/workspaces/{id}{suffix}");
             let what = format!("{method} {}", &uri[..uri.len().min(60)]);
@@ -162,6 +185,7 @@ async fn every_path_id_is_checked_at_the_edge(store: Store) {
             (Method::GET, "", None),
             (Method::POST, "/heartbeat", None),
             (Method::POST, "/status", Some(r#"{"status": "running"}"#)),
+            (Method::POST, "/retry", None),
         ] {
             let uri = format!("/v1/delegations/{id}{suffix}");
             let what = format!("{method} {}", &uri[..uri.len().min(60)]);
@@ -435,7 +459,7 @@ async fn malformed_bodies_methods_and_paths_get_json_errors(store: Store) {
     refused("text/plain", status, &answer, None);
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     for (method, path) in [
-        (Method::DELETE, "/v1/workspaces/w"),
+        (Method::PATCH, "/v1/workspaces/w"),
         (Method::PUT, "/healthz"),
         (Method::POST, "/metrics"),
         (Method::GET, "/v1/workspaces/w/messages"),

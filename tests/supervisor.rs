@@ -121,6 +121,7 @@ impl Fixture {
                     clock: clock.clone(),
                     tick: Duration::from_secs(3600),
                     offline_after: Duration::from_secs(90),
+                    events: Default::default(),
                 },
             )
         })

@@ -1,6 +1,6 @@
-//! `/v1/delegations`: create, read, beat, move status. Creation and status
-//! changes go to the DelegationSweeperActor (the ledger's owner); beats go to
-//! the HeartbeatActor; reads go to the store.
+//! `/v1/delegations`: create, read, list, beat, move status, retry a stuck
+//! one. Creation and status changes go to the DelegationSweeperActor (the
+//! ledger's owner); beats go to the HeartbeatActor; reads go to the store.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::body::{Id, JsonBody};
+use super::body::{next_cursor, Id, JsonBody, Params};
 use super::error::ApiError;
 use super::{AppState, ASK_TIMEOUT};
 use crate::actors::ask::ask;
@@ -18,6 +18,8 @@ use crate::messages::sweeper::SweeperMsg;
 use crate::model::delegation::{
     DelegationBeatOutcome, DelegationStatus, NewDelegation, StatusChange, Transition,
 };
+use crate::model::page::Keyset;
+use crate::store::DelegationFilter;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -105,6 +107,55 @@ pub async fn set_status(
         error_detail: body.error,
         result: body.result,
     };
+    move_to(&app, id, change, false).await
+}
+
+/// `GET /v1/delegations?status=&workspace_id=&limit=&cursor=`, newest first.
+pub async fn list(State(app): State<AppState>, params: Params) -> Result<Json<Value>, ApiError> {
+    let status = params
+        .text("status")
+        .map(|s| DelegationStatus::parse_field("status", s))
+        .transpose()?;
+    let workspace = params.id("workspace_id")?;
+    let request = params.page(Keyset::AtKey)?;
+    let filter = DelegationFilter { workspace, status };
+    let page = app
+        .ringmaster
+        .store()
+        .page_delegations(filter, &request)
+        .await?;
+    Ok(Json(
+        json!({ "delegations": page.items, "next_cursor": next_cursor(&page) }),
+    ))
+}
+
+/// `POST /v1/delegations/{id}/retry`: a stuck delegation back to `queued`
+/// (its error cleared, its stuck clock restarted); 409 for any other state,
+/// `queued` included (there is nothing to retry).
+pub async fn retry(State(app): State<AppState>, Id(id): Id) -> Result<Json<Value>, ApiError> {
+    let change = StatusChange::to(DelegationStatus::Queued);
+    move_to(&app, id, change, true).await.map_err(|err| {
+        if err.status == StatusCode::CONFLICT {
+            ApiError {
+                error: err
+                    .error
+                    .replace("cannot move delegation", "cannot retry delegation"),
+                ..err
+            }
+        } else {
+            err
+        }
+    })
+}
+
+/// One status change through the ledger's owner; a refusal is a 409. As a
+/// `retry`, one already `queued` is refused too (it is not stuck).
+async fn move_to(
+    app: &AppState,
+    id: String,
+    change: StatusChange,
+    retry: bool,
+) -> Result<Json<Value>, ApiError> {
     let sweeper = app.ringmaster.sweeper()?;
     let transition = ask(
         &sweeper,
@@ -118,6 +169,14 @@ pub async fn set_status(
     )
     .await??;
     match transition {
+        Transition::Unchanged { delegation } if retry => Err(ApiError {
+            status: StatusCode::CONFLICT,
+            error: format!(
+                "cannot move delegation from queued to queued: only a stuck delegation can be retried; {} is queued already",
+                delegation.id
+            ),
+            field: Some("status".to_string()),
+        }),
         Transition::Applied { delegation, .. } | Transition::Unchanged { delegation } => {
             Ok(Json(json!(delegation)))
         }

@@ -13,12 +13,14 @@ mod auth;
 pub mod body;
 mod delegations;
 mod error;
+mod events;
 mod health;
 mod metrics;
 mod protocol_errors;
 mod queue;
 mod schedules;
 pub mod serve;
+mod workspace_admin;
 mod workspaces;
 
 use std::sync::Arc;
@@ -62,12 +64,25 @@ pub fn router(ringmaster: Arc<Ringmaster>) -> Router {
     let body_timeout = ringmaster.config().body_timeout;
     let state = AppState { ringmaster };
     let v1 = Router::new()
-        .route("/workspaces/{id}", put(workspaces::register))
+        .route("/workspaces", get(workspace_admin::list))
+        .route(
+            "/workspaces/{id}",
+            put(workspaces::register)
+                .get(workspace_admin::get)
+                .delete(workspace_admin::remove),
+        )
+        .route(
+            "/workspaces/{id}/queue/retry",
+            post(workspace_admin::retry_items),
+        )
         .route("/workspaces/{id}/heartbeat", post(workspaces::heartbeat))
         .route("/workspaces/{id}/messages", post(workspaces::send_message))
         .route("/workspaces/{id}/queue", get(workspaces::queue))
         .route("/queue", get(queue::list))
         .route("/queue/{id}", get(queue::get))
+        .route("/queue/{id}/retry", post(queue::retry))
+        .route("/queue/{id}/cancel", post(queue::cancel))
+        .route("/events", get(events::events))
         .route("/schedules", post(schedules::create).get(schedules::list))
         .route(
             "/schedules/{id}",
@@ -77,7 +92,11 @@ pub fn router(ringmaster: Arc<Ringmaster>) -> Router {
         )
         .route("/schedules/{id}/runs", get(schedules::runs))
         .route("/schedules/{id}/run", post(schedules::run_now))
-        .route("/delegations", post(delegations::create))
+        .route(
+            "/delegations",
+            post(delegations::create).get(delegations::list),
+        )
+        .route("/delegations/{id}/retry", post(delegations::retry))
         .route("/delegations/{id}", get(delegations::get))
         .route("/delegations/{id}/heartbeat", post(delegations::heartbeat))
         .route("/delegations/{id}/status", post(delegations::set_status))

@@ -21,6 +21,15 @@ pub struct BeatAck {
     pub spare_capacity: u32,
 }
 
+/// A workspace went silent past its threshold (`online: false`), or beat
+/// again after this node marked it so (`online: true`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WorkspaceEvent {
+    pub workspace: String,
+    pub online: bool,
+    pub at: DateTime<Utc>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum HeartbeatError {
     #[error(transparent)]

@@ -12,6 +12,7 @@
 //! - [`delegation`]: the ledger's state machine and the sweep's two rules.
 //! - [`schedule`] and [`run`]: schedules, their validation, the first fire,
 //!   and how a fire's outcome becomes a run record (the stale rule).
+//! - [`operator`]: an operator's retry and cancel of items, removing a workspace.
 //! - [`page`]: list pages: capped limits and keyset cursors.
 //! - [`retention`]: how long finished rows are kept and how much a prune takes.
 //! - [`a2a`]: the A2A message a fire sends and how a response's text is read.
@@ -32,6 +33,7 @@ pub mod delegation;
 pub mod depth;
 pub mod error;
 pub mod limits;
+pub mod operator;
 pub mod outcome;
 pub mod page;
 pub mod queue;

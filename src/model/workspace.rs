@@ -45,6 +45,15 @@ pub struct Workspace {
     pub last_heartbeat: Option<DateTime<Utc>>,
 }
 
+/// A workspace as the console shows it: its row and its depth (queued and
+/// dispatched items).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WorkspaceView {
+    #[serde(flatten)]
+    pub workspace: Workspace,
+    pub depth: u64,
+}
+
 fn redacted<S: serde::Serializer>(url: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
     match url {
         Some(u) => s.serialize_some(&redact_url(u)),

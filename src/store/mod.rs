@@ -17,6 +17,7 @@ mod error;
 pub mod gate;
 mod lease;
 pub mod notify;
+pub mod operator;
 pub mod postgres;
 pub mod queue;
 pub mod retention;
@@ -32,6 +33,7 @@ pub use delegations::DelegationStore;
 pub use error::StoreError;
 pub use lease::Leased;
 pub use notify::{Wake, WakeStream};
+pub use operator::{DelegationFilter, OperatorStore};
 pub use queue::{Claim, QueueFilter, QueueStore, Recorded, Settle};
 pub use retention::RetentionStore;
 pub use runs::RunStore;
@@ -54,6 +56,7 @@ pub trait Driver:
     + RunStore
     + DelegationStore
     + RetentionStore
+    + OperatorStore
     + Send
     + Sync
     + 'static

@@ -15,6 +15,7 @@
 
 mod delegations;
 mod keyset;
+mod operator;
 mod queue;
 mod retention;
 pub(crate) mod rows;
