@@ -30,6 +30,7 @@ pub mod events;
 pub mod feed;
 pub mod http;
 pub mod ingest;
+pub mod known;
 pub mod liveness;
 pub mod messages;
 pub mod metrics;

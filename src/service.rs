@@ -19,6 +19,7 @@ use crate::dispatch::{A2aDispatcher, Dispatcher};
 use crate::events::{Buses, EventBus, Sink};
 use crate::feed::{ConsoleEvent, Feed};
 use crate::ingest::Ingest;
+use crate::known::KnownWorkspaces;
 use crate::messages::heartbeat::{HealthReport, HeartbeatMsg, WorkspaceEvent};
 use crate::messages::queue::{QueueError, QueueMsg, QueueOutcome, SendOutcome};
 use crate::messages::root::{ChildInfo, RootMsg};
@@ -101,6 +102,8 @@ pub struct Ringmaster {
     metrics: Metrics,
     ingest: Ingest,
     feed: Feed,
+    /// Workspaces lately read registered (a `Send` skips the read).
+    known: KnownWorkspaces,
 }
 
 /// Every bus's events, in the console's feed.
@@ -223,7 +226,20 @@ impl Ringmaster {
             buses,
             ingest,
             feed,
+            known: KnownWorkspaces::default(),
         })
+    }
+
+    /// Remove a workspace (see [`crate::store::OperatorStore::remove_workspace`]);
+    /// this node stops taking messages for it at once.
+    pub async fn remove_workspace(
+        &self,
+        id: &str,
+    ) -> Result<Option<crate::model::operator::WorkspaceRemoved>, StoreError> {
+        self.known.forget(id);
+        let removed = self.store.remove_workspace(id, self.clock.now()).await;
+        self.known.forget(id);
+        removed
     }
 
     /// The console's live feed (`GET /v1/events`).
@@ -337,8 +353,12 @@ impl Ringmaster {
         item: NewQueueItem,
         admission: Duration,
     ) -> Result<SendOutcome, ServiceError> {
-        if self.store.get_workspace(&item.workspace).await?.is_none() {
-            return Err(QueueError::UnknownWorkspace(item.workspace).into());
+        let seen = std::time::Instant::now();
+        if !self.known.is_known(&item.workspace, seen) {
+            if self.store.get_workspace(&item.workspace).await?.is_none() {
+                return Err(QueueError::UnknownWorkspace(item.workspace).into());
+            }
+            self.known.remember(&item.workspace, seen);
         }
         let workspace = item.workspace.clone();
         let enqueued = self

@@ -298,4 +298,32 @@ backend_tests!(
     runs_go_after_their_retention_but_each_schedule_keeps_its_newest,
     finished_delegations_go_and_stuck_ones_stay,
     two_prunes_at_once_delete_each_row_once,
+    space_is_reclaimed_after_a_prune_without_touching_live_rows,
 );
+
+/// `reclaim` (VACUUM on Postgres) runs outside any transaction, while items
+/// are written, and leaves every live row as it was.
+async fn space_is_reclaimed_after_a_prune_without_touching_live_rows(store: Store) {
+    let t0 = at(2026, 9, 1, 12, 0, 0);
+    completed(&store, "w", 20, t0).await;
+    let keep = store
+        .enqueue(&NewQueueItem::new("w", a2a_message("live", "p")), 3, t0)
+        .await
+        .unwrap()
+        .id;
+    prune_all(&store, t0 + Span::seconds(1)).await;
+    let writer = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for n in 0..20 {
+                let item = NewQueueItem::new("w2", a2a_message(&format!("during-{n}"), "p"));
+                store.enqueue(&item, 3, t0).await.unwrap();
+            }
+        })
+    };
+    store.reclaim().await.unwrap();
+    store.reclaim().await.unwrap();
+    writer.await.unwrap();
+    assert_eq!(status_of(&store, keep).await, Some(QueueStatus::Queued));
+    assert_eq!(store.queue_depth("w2").await.unwrap(), 20);
+}

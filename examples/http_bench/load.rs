@@ -190,3 +190,15 @@ pub async fn workspace(base: &str, workspace: &str, url: &str, room: u32, active
         .expect("beat");
     assert!(r.status().is_success(), "beat: {}", r.status());
 }
+
+/// One heartbeat of `workspace` (`active` tasks); a failure is only printed.
+pub async fn beat(base: &str, workspace: &str, active: u32) {
+    let sent = client()
+        .post(format!("{base}/v1/workspaces/{workspace}/heartbeat"))
+        .json(&json!({"active_tasks": active}))
+        .send()
+        .await;
+    if let Err(err) = sent {
+        eprintln!("beat failed: {err}");
+    }
+}

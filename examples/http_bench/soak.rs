@@ -1,7 +1,9 @@
 //! Soak: `--rate` messages a second (1,000 by default) for `--seconds`
-//! (600) to an idle agent, completed retention 60 s and a prune every 10 s;
-//! every 10 s the queue table's size, the server's RSS and that stretch's
-//! round-trip p99. Flat means the last minute within 10 % of the first.
+//! (600) to an idle agent that beats every 5 s as a live one does,
+//! completed retention 60 s and a prune every 10 s; every 10 s the queue
+//! table's size, the server's RSS, that stretch's round-trip p99 and how
+//! many items wait undelivered (near 0 while the drain keeps up). Flat
+//! means the last minute within 10 % of the first.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +27,17 @@ pub async fn run(opts: &Opts) -> String {
     let server = Server::start(&opts.bin, &db.url, &env);
     let url = agent::start().await;
     load::workspace(&server.base, "soak", &url, 256, 0).await;
+    // Without beats the workspace goes offline after its threshold and
+    // nothing more is delivered (every later message only queues).
+    let beats = {
+        let base = server.base.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                load::beat(&base, "soak", 0).await;
+            }
+        })
+    };
     let post: MakeRequest = Arc::new(|n| {
         (
             reqwest::Method::POST,
@@ -51,12 +64,14 @@ pub async fn run(opts: &Opts) -> String {
             "per_s": stats.rate().round(),
             "p99_ms": load::round2(stats.percentile_ms(0.99)),
             "rows": db.number("SELECT COUNT(*) FROM queue_items").await,
+            "waiting": db.number("SELECT COUNT(*) FROM queue_items WHERE status IN ('queued', 'dispatched')").await,
             "table_mb": load::round2(db.queue_bytes().await as f64 / 1e6),
             "rss_mb": load::round2(server.rss_kib() as f64 / 1024.0),
         });
         eprintln!("{sample}");
         samples.push(sample);
     }
+    beats.abort();
     drop(server);
     let per_minute = (60 / STRETCH_S) as usize;
     let first = average(&samples[..per_minute.min(samples.len())]);
@@ -84,6 +99,7 @@ fn average(samples: &[Value]) -> Value {
     json!({
         "p99_ms": mean("p99_ms"),
         "rows": mean("rows"),
+        "waiting": mean("waiting"),
         "table_mb": mean("table_mb"),
         "rss_mb": mean("rss_mb"),
     })

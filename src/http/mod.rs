@@ -16,10 +16,13 @@ mod error;
 mod events;
 mod health;
 mod metrics;
+pub mod openapi;
 mod protocol_errors;
 mod queue;
+pub mod routes;
 mod schedules;
 pub mod serve;
+mod ui;
 mod workspace_admin;
 mod workspaces;
 
@@ -30,7 +33,9 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use std::collections::BTreeMap;
+
+use axum::routing::MethodRouter;
 use axum::Router;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::RequestBodyTimeoutLayer;
@@ -63,51 +68,31 @@ pub fn router(ringmaster: Arc<Ringmaster>) -> Router {
     let limit = ringmaster.config().max_body_bytes;
     let body_timeout = ringmaster.config().body_timeout;
     let state = AppState { ringmaster };
-    let v1 = Router::new()
-        .route("/workspaces", get(workspace_admin::list))
-        .route(
-            "/workspaces/{id}",
-            put(workspaces::register)
-                .get(workspace_admin::get)
-                .delete(workspace_admin::remove),
-        )
-        .route(
-            "/workspaces/{id}/queue/retry",
-            post(workspace_admin::retry_items),
-        )
-        .route("/workspaces/{id}/heartbeat", post(workspaces::heartbeat))
-        .route("/workspaces/{id}/messages", post(workspaces::send_message))
-        .route("/workspaces/{id}/queue", get(workspaces::queue))
-        .route("/queue", get(queue::list))
-        .route("/queue/{id}", get(queue::get))
-        .route("/queue/{id}/retry", post(queue::retry))
-        .route("/queue/{id}/cancel", post(queue::cancel))
-        .route("/events", get(events::events))
-        .route("/schedules", post(schedules::create).get(schedules::list))
-        .route(
-            "/schedules/{id}",
-            get(schedules::get)
-                .patch(schedules::update)
-                .delete(schedules::delete),
-        )
-        .route("/schedules/{id}/runs", get(schedules::runs))
-        .route("/schedules/{id}/run", post(schedules::run_now))
-        .route(
-            "/delegations",
-            post(delegations::create).get(delegations::list),
-        )
-        .route("/delegations/{id}/retry", post(delegations::retry))
-        .route("/delegations/{id}", get(delegations::get))
-        .route("/delegations/{id}/heartbeat", post(delegations::heartbeat))
-        .route("/delegations/{id}/status", post(delegations::set_status))
+    // One table for both the routes and the OpenAPI document (`routes.rs`).
+    let mut guarded: BTreeMap<&str, MethodRouter<AppState>> = BTreeMap::new();
+    let mut open: BTreeMap<&str, MethodRouter<AppState>> = BTreeMap::new();
+    for route in routes::all() {
+        let side = if route.guarded {
+            &mut guarded
+        } else {
+            &mut open
+        };
+        let handler = (route.handler)();
+        let merged = match side.remove(route.path) {
+            Some(earlier) => earlier.merge(handler),
+            None => handler,
+        };
+        side.insert(route.path, merged);
+    }
+    let v1 = guarded
+        .into_iter()
+        .fold(Router::new(), |r, (path, m)| r.route(path, m))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,
         ));
-    Router::new()
-        .nest("/v1", v1)
-        .route("/healthz", get(health::healthz))
-        .route("/metrics", get(metrics::metrics))
+    open.into_iter()
+        .fold(v1, |r, (path, m)| r.route(path, m))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

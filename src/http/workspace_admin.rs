@@ -37,7 +37,7 @@ pub async fn get(State(app): State<AppState>, Id(id): Id) -> Result<Json<Value>,
 /// being delivered finish. A later beat registers it again.
 pub async fn remove(State(app): State<AppState>, Id(id): Id) -> Result<Json<Value>, ApiError> {
     let now = app.ringmaster.clock().now();
-    match app.ringmaster.store().remove_workspace(&id, now).await? {
+    match app.ringmaster.remove_workspace(&id).await? {
         Some(removed) => {
             app.ringmaster.feed().publish(ConsoleEvent::new(
                 "workspace.removed",

@@ -37,4 +37,9 @@ pub trait RetentionStore {
         before: DateTime<Utc>,
         limit: u32,
     ) -> Result<u64, StoreError>;
+
+    /// Make the space of the rows pruned and updated since the last time
+    /// reusable, so a queue's tables stay the size of what they hold:
+    /// `VACUUM` on Postgres; nothing on SQLite, which reuses freed pages.
+    async fn reclaim(&self) -> Result<(), StoreError>;
 }

@@ -2,7 +2,7 @@
 //! `message/send` (after an optional pause) and remembers every messageId it
 //! was sent, so a test can count deliveries exactly.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,18 +15,23 @@ pub struct Agent {
     pub url: String,
     seen: Arc<Mutex<Vec<(String, Instant)>>>,
     pause_ms: Arc<AtomicU64>,
+    failing: Arc<AtomicBool>,
 }
 
 impl Agent {
     pub async fn start() -> Agent {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let pause_ms = Arc::new(AtomicU64::new(0));
-        let (log, pause) = (seen.clone(), pause_ms.clone());
+        let failing = Arc::new(AtomicBool::new(false));
+        let (log, pause, fail) = (seen.clone(), pause_ms.clone(), failing.clone());
         let app = Router::new().route(
             "/a2a",
             post(move |body: String| {
-                let (log, pause) = (log.clone(), pause.clone());
+                let (log, pause, fail) = (log.clone(), pause.clone(), fail.clone());
                 async move {
+                    if fail.load(Ordering::SeqCst) {
+                        return (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "down".to_string());
+                    }
                     let request: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
                     let id = request
                         .pointer("/params/message/messageId")
@@ -38,9 +43,9 @@ impl Agent {
                         tokio::time::sleep(Duration::from_millis(ms)).await;
                     }
                     log.lock().unwrap().push((id.clone(), Instant::now()));
-                    json!({"jsonrpc": "2.0", "id": request["id"], "result": {"kind": "message",
-                        "parts": [{"kind": "text", "text": format!("done {id}")}]}})
-                    .to_string()
+                    let answer = json!({"jsonrpc": "2.0", "id": request["id"], "result": {"kind": "message",
+                        "parts": [{"kind": "text", "text": format!("done {id}")}]}});
+                    (axum::http::StatusCode::OK, answer.to_string())
                 }
             }),
         );
@@ -51,7 +56,13 @@ impl Agent {
             url: format!("http://{addr}/a2a"),
             seen,
             pause_ms,
+            failing,
         }
+    }
+
+    /// Answer every message with HTTP 500 (until told otherwise).
+    pub fn fail(&self, failing: bool) {
+        self.failing.store(failing, Ordering::SeqCst);
     }
 
     /// Answer each message only after `pause`.

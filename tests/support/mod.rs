@@ -11,6 +11,7 @@ pub mod api;
 pub mod cluster;
 pub mod hostile;
 pub mod process;
+pub mod webdriver;
 
 use std::sync::Arc;
 

@@ -192,6 +192,12 @@ impl Dialect for PgDialect {
 
     const BACKEND: Backend = Backend::Postgres;
     const LOCK_ROWS: &'static str = " FOR UPDATE";
+    // Each message leaves three row versions in queue_items; a default
+    // autovacuum (or none: some servers run with it off) lets the table and
+    // its indexes grow with the churn. SKIP_LOCKED: another node's vacuum
+    // of the same table is enough.
+    const RECLAIM: Option<&'static str> =
+        Some("VACUUM (SKIP_LOCKED) queue_items, schedule_runs, delegations");
     const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
 
     fn pool(&self) -> OnPool<'_> {

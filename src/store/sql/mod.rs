@@ -94,6 +94,9 @@ pub trait Dialect: Send + Sync + Sized + 'static {
     /// Appended to a bounded `SELECT` that picks rows to change when another
     /// node may be picking the same ones: take only rows nobody has locked.
     const SKIP_LOCKED: &'static str;
+    /// What makes the space of deleted and updated rows reusable, if the
+    /// database needs telling (see [`crate::store::RetentionStore::reclaim`]).
+    const RECLAIM: Option<&'static str> = None;
 
     fn pool(&self) -> Self::Pool<'_>;
     async fn begin(&self, mode: TxMode) -> Result<Self::Tx, sqlx::Error>;

@@ -14,6 +14,17 @@ use crate::store::StoreError;
 
 #[async_trait::async_trait]
 impl<D: Dialect> RetentionStore for SqlStore<D> {
+    async fn reclaim(&self) -> Result<(), StoreError> {
+        if let Some(sql) = D::RECLAIM {
+            self.d
+                .pool()
+                .run(sql, &[])
+                .await
+                .map_err(query("reclaim space"))?;
+        }
+        Ok(())
+    }
+
     async fn prune_queue(
         &self,
         statuses: &[QueueStatus],
