@@ -238,6 +238,8 @@ async fn the_store_fails_fast_while_postgres_is_down_and_recovers() {
     let cluster = support::cluster::Cluster::start();
     let store = ringmaster::store::open(&cluster.url()).await.unwrap();
     store.ping().await.unwrap();
+    let grace = ringmaster::drain::completer::RESCUE_GRACE;
+    assert!(!store.recovering(grace), "never down");
     cluster.down("immediate");
     let began = Instant::now();
     let first = store.ping().await.unwrap_err();
@@ -269,6 +271,10 @@ async fn the_store_fails_fast_while_postgres_is_down_and_recovers() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     store.ping().await.unwrap();
+    // Lease rescues wait a little while the holders write their outcomes back.
+    assert!(store.recovering(grace), "just back");
+    tokio::time::sleep(grace).await;
+    assert!(!store.recovering(grace), "settled");
     store.close().await;
 }
 

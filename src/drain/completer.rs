@@ -125,6 +125,15 @@ pub async fn settle_with_retry(store: &Store, rows: &[Settle<'_>], now: DateTime
 /// How long an outcome write keeps trying while the database is away.
 pub const RECORD_BUDGET: Duration = Duration::from_secs(30);
 
+/// The longest pause between two tries of an outcome write.
+pub const RETRY_PAUSE_MAX: Duration = Duration::from_secs(2);
+
+/// After the database comes back, how long the tick leaves leases that ran
+/// out alone: every node's completer retries within [`RETRY_PAUSE_MAX`],
+/// so an outcome held through an outage lands before the lease rescue
+/// would deliver its item a second time.
+pub const RESCUE_GRACE: Duration = Duration::from_secs(3);
+
 /// Try `op` until it succeeds: while the database is unreachable, for up to
 /// [`RECORD_BUDGET`] (pauses from 100 ms, doubling to 2 s); on any other
 /// error, five times. Each failure is logged.
@@ -152,7 +161,7 @@ where
                 }
                 tracing::warn!(error = %err, attempt, "{what} failed; retrying");
                 tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(2));
+                pause = (pause * 2).min(RETRY_PAUSE_MAX);
             }
         }
     }

@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::completer::RESCUE_GRACE;
 use super::giveback::give_back;
 use crate::events::EventBus;
 use crate::messages::queue::{QueueOutcome, Swept};
@@ -39,7 +40,13 @@ impl SweepTask {
             });
             expired.push(item);
         }
-        let rescued = self.store.rescue_expired_leases(now).await?;
+        // Right after an outage the holders of those leases are writing
+        // their outcomes back: rescuing now would deliver them twice.
+        let rescued = if self.store.recovering(RESCUE_GRACE) {
+            Vec::new()
+        } else {
+            self.store.rescue_expired_leases(now).await?
+        };
         for item in &rescued {
             tracing::warn!(item = item.id, workspace = %item.workspace, status = %item.status,
                 "rescued an item whose lease ran out");

@@ -161,6 +161,16 @@ impl Params {
             .transpose()
     }
 
+    /// `name` read by `parse` when given (`?status=`); its refusal names
+    /// the field.
+    pub fn parsed<T>(
+        &self,
+        name: &'static str,
+        parse: fn(&'static str, &str) -> Result<T, crate::model::Invalid>,
+    ) -> Result<Option<T>, ApiError> {
+        Ok(self.text(name).map(|v| parse(name, v)).transpose()?)
+    }
+
     /// An id (`workspace_id=`), checked against the id rules, or a 400
     /// naming `name`.
     pub fn id(&self, name: &'static str) -> Result<Option<&str>, ApiError> {

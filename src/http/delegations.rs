@@ -112,10 +112,7 @@ pub async fn set_status(
 
 /// `GET /v1/delegations?status=&workspace_id=&limit=&cursor=`, newest first.
 pub async fn list(State(app): State<AppState>, params: Params) -> Result<Json<Value>, ApiError> {
-    let status = params
-        .text("status")
-        .map(|s| DelegationStatus::parse_field("status", s))
-        .transpose()?;
+    let status = params.parsed("status", DelegationStatus::parse_field)?;
     let workspace = params.id("workspace_id")?;
     let request = params.page(Keyset::AtKey)?;
     let filter = DelegationFilter { workspace, status };

@@ -20,10 +20,7 @@ use crate::store::QueueFilter;
 
 /// `GET /v1/queue?status=&workspace_id=&limit=&cursor=`, newest first.
 pub async fn list(State(app): State<AppState>, params: Params) -> Result<Json<Value>, ApiError> {
-    let status = params
-        .text("status")
-        .map(|s| QueueStatus::parse_field("status", s))
-        .transpose()?;
+    let status = params.parsed("status", QueueStatus::parse_field)?;
     let workspace = params.id("workspace_id")?;
     let request = params.page(Keyset::Id)?;
     let filter = QueueFilter { workspace, status };

@@ -63,10 +63,7 @@ pub async fn retry_items(
     Id(id): Id,
     params: Params,
 ) -> Result<Json<Value>, ApiError> {
-    let status = params
-        .text("status")
-        .map(|s| QueueStatus::parse_field("status", s))
-        .transpose()?;
+    let status = params.parsed("status", QueueStatus::parse_field)?;
     let status = bulk_status(status)?;
     let limit = bulk_limit(params.number("limit")?)?;
     let now = app.ringmaster.clock().now();

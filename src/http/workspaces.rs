@@ -153,10 +153,7 @@ pub async fn queue(
     Id(id): Id,
     params: Params,
 ) -> Result<Json<Value>, ApiError> {
-    let status = params
-        .text("status")
-        .map(|s| QueueStatus::parse_field("status", s))
-        .transpose()?;
+    let status = params.parsed("status", QueueStatus::parse_field)?;
     let request = params.page(Keyset::Id)?;
     let store = app.ringmaster.store();
     if store.get_workspace(&id).await?.is_none() {

@@ -35,6 +35,8 @@ pub struct Gate {
     /// Fast path: true while the database is believed down.
     shut: AtomicBool,
     next_probe: Mutex<Option<Instant>>,
+    /// When the gate last opened again after being shut.
+    reopened: Mutex<Option<Instant>>,
 }
 
 /// Whether an operation may go to the database.
@@ -74,7 +76,19 @@ impl Gate {
             let mut next = self.next_probe.lock().unwrap_or_else(|p| p.into_inner());
             *next = None;
             self.shut.store(false, Ordering::Release);
+            *self.reopened.lock().unwrap_or_else(|p| p.into_inner()) = Some(now);
         }
+    }
+
+    /// Whether the database was down, or came back less than `window`
+    /// before `now`.
+    pub fn unsettled(&self, now: Instant, window: std::time::Duration) -> bool {
+        self.is_shut()
+            || self
+                .reopened
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_some_and(|at| now.saturating_duration_since(at) < window)
     }
 
     pub fn is_shut(&self) -> bool {
@@ -133,6 +147,20 @@ impl GatedError for StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_gate_is_unsettled_while_shut_and_for_a_while_after() {
+        let gate = Gate::default();
+        let t0 = Instant::now();
+        let window = Duration::from_secs(3);
+        assert!(!gate.unsettled(t0, window), "never shut");
+        gate.record(t0, true);
+        assert!(gate.unsettled(t0, window));
+        let back = t0 + Duration::from_secs(5);
+        gate.record(back, false);
+        assert!(gate.unsettled(back + Duration::from_secs(2), window));
+        assert!(!gate.unsettled(back + window, window));
+    }
 
     #[test]
     fn an_open_gate_admits_everything() {

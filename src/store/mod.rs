@@ -76,6 +76,11 @@ pub trait Driver:
 
     /// Close the pool, waiting for connections to be returned.
     async fn close(&self);
+
+    /// The database is down, or came back within `window`: leases that ran
+    /// out meanwhile may belong to deliveries whose outcomes are still on
+    /// their way (see [`crate::drain::completer::RESCUE_GRACE`]).
+    fn recovering(&self, window: std::time::Duration) -> bool;
 }
 
 /// The handle every actor holds.

@@ -204,6 +204,10 @@ impl Dialect for PgDialect {
         OnPool(self)
     }
 
+    fn gate(&self) -> Option<&Gate> {
+        Some(&self.gate)
+    }
+
     async fn begin(&self, _mode: TxMode) -> Result<Self::Tx, sqlx::Error> {
         self.gate.pass(self.pool.begin()).await
     }

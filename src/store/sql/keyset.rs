@@ -2,8 +2,9 @@
 //! (so each shape is its own statement the planner can fit to an index),
 //! numbered parameters, and the keyset condition after the cursor.
 
-use super::Arg;
-use crate::model::page::{Cursor, PageRequest};
+use super::{query, Arg, Dialect, Exec, SqlStore};
+use crate::model::page::{Cursor, Page, PageRequest};
+use crate::store::StoreError;
 
 /// A list's order: by `time` (when it has one) then `id`, descending when
 /// `desc`. The keyset condition and the `ORDER BY` both come from it, so
@@ -13,6 +14,14 @@ pub(crate) struct Order {
     pub time: Option<&'static str>,
     pub id: &'static str,
     pub desc: bool,
+}
+
+/// What a list reads: `select` (`SELECT … FROM table`), in `order`;
+/// `operation` names it in errors.
+pub(crate) struct Listing<'s> {
+    pub select: &'s str,
+    pub order: Order,
+    pub operation: &'static str,
 }
 
 /// Conditions and their arguments, `$1…` in the order pushed.
@@ -92,5 +101,34 @@ impl<'a> Where<'a> {
         } else {
             format!(" WHERE {}", self.clauses.join(" AND "))
         }
+    }
+}
+
+impl<D: Dialect> SqlStore<D> {
+    /// One list page: `list.select` under `w`'s conditions, after the
+    /// request's cursor in `list.order`; each row read by `map`, the next
+    /// page's cursor from the last row by `key`.
+    pub(crate) async fn page_of<'a, T>(
+        &self,
+        mut w: Where<'a>,
+        list: Listing<'_>,
+        page: &'a PageRequest,
+        map: fn(&D::Row) -> Result<T, StoreError>,
+        key: impl Fn(&T) -> Cursor,
+    ) -> Result<Page<T>, StoreError> {
+        let Listing {
+            select,
+            order,
+            operation,
+        } = list;
+        let sql = w.page(select, page, order);
+        let found = self
+            .d
+            .pool()
+            .all(&sql, &w.args)
+            .await
+            .map_err(query(operation))?;
+        let items = super::rows::all(&found, map)?;
+        Ok(Page::of(items, page, key))
     }
 }

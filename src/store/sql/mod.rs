@@ -99,6 +99,10 @@ pub trait Dialect: Send + Sync + Sized + 'static {
     const RECLAIM: Option<&'static str> = None;
 
     fn pool(&self) -> Self::Pool<'_>;
+    /// The fail-fast gate in front of the database, where there is one.
+    fn gate(&self) -> Option<&super::gate::Gate> {
+        None
+    }
     async fn begin(&self, mode: TxMode) -> Result<Self::Tx, sqlx::Error>;
     async fn commit(tx: Self::Tx) -> Result<(), sqlx::Error>;
     async fn close(&self);
@@ -226,5 +230,11 @@ impl<D: Dialect> super::Driver for SqlStore<D> {
 
     async fn close(&self) {
         self.d.close().await;
+    }
+
+    fn recovering(&self, window: std::time::Duration) -> bool {
+        self.d
+            .gate()
+            .is_some_and(|g| g.unsettled(std::time::Instant::now(), window))
     }
 }

@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::keyset::{Order, Where};
+use super::keyset::{Listing, Order, Where};
 use super::rows::{self, DELEGATION_COLUMNS, QUEUE_COLUMNS, WORKSPACE_COLUMNS};
 use super::{in_list, prefixed, query, Arg, Dialect, Exec, Row, SqlStore, TxMode};
 use crate::model::delegation::Delegation;
@@ -187,27 +187,23 @@ impl<D: Dialect> OperatorStore for SqlStore<D> {
     }
 
     async fn page_workspaces(&self, page: &PageRequest) -> Result<Page<WorkspaceView>, StoreError> {
-        let mut w = Where::default();
         let by_id = Order {
             time: None,
             id: "w.id",
             desc: false,
         };
-        let sql = w.page(
-            &format!("SELECT {} FROM workspaces w", workspace_view_columns()),
+        self.page_of(
+            Where::default(),
+            Listing {
+                select: &format!("SELECT {} FROM workspaces w", workspace_view_columns()),
+                order: by_id,
+                operation: "page workspaces",
+            },
             page,
-            by_id,
-        );
-        let found = self
-            .d
-            .pool()
-            .all(&sql, &w.args)
-            .await
-            .map_err(query("page workspaces"))?;
-        let items = rows::all(&found, workspace_view)?;
-        Ok(Page::of(items, page, |v| {
-            Cursor::Key(v.workspace.id.clone())
-        }))
+            workspace_view,
+            |v| Cursor::Key(v.workspace.id.clone()),
+        )
+        .await
     }
 
     async fn workspace_view(&self, id: &str) -> Result<Option<WorkspaceView>, StoreError> {
@@ -238,20 +234,17 @@ impl<D: Dialect> OperatorStore for SqlStore<D> {
             id: "id",
             desc: true,
         };
-        let sql = w.page(
-            &format!("SELECT {DELEGATION_COLUMNS} FROM delegations"),
+        self.page_of(
+            w,
+            Listing {
+                select: &format!("SELECT {DELEGATION_COLUMNS} FROM delegations"),
+                order: newest_first,
+                operation: "page delegations",
+            },
             page,
-            newest_first,
-        );
-        let found = self
-            .d
-            .pool()
-            .all(&sql, &w.args)
-            .await
-            .map_err(query("page delegations"))?;
-        let items = rows::all(&found, rows::delegation)?;
-        Ok(Page::of(items, page, |d| {
-            Cursor::AtKey(d.created_at, d.id.clone())
-        }))
+            rows::delegation,
+            |d| Cursor::AtKey(d.created_at, d.id.clone()),
+        )
+        .await
     }
 }

@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 
-use super::keyset::{Order, Where};
+use super::keyset::{Listing, Order, Where};
 use super::rows::{self, QUEUE_COLUMNS};
 use super::{in_list, query, Arg, Dialect, Exec, Row, SqlStore, TxMode};
 use crate::model::page::{Cursor, Page, PageRequest};
@@ -355,19 +355,18 @@ impl<D: Dialect> QueueStore for SqlStore<D> {
             id: "id",
             desc: true,
         };
-        let sql = w.page(
-            &format!("SELECT {QUEUE_COLUMNS} FROM queue_items"),
+        self.page_of(
+            w,
+            Listing {
+                select: &format!("SELECT {QUEUE_COLUMNS} FROM queue_items"),
+                order: newest_first,
+                operation: "list queue",
+            },
             page,
-            newest_first,
-        );
-        let found = self
-            .d
-            .pool()
-            .all(&sql, &w.args)
-            .await
-            .map_err(query("list queue"))?;
-        let items = rows::all(&found, rows::queue_item)?;
-        Ok(Page::of(items, page, |i| Cursor::Id(i.id)))
+            rows::queue_item,
+            |i| Cursor::Id(i.id),
+        )
+        .await
     }
 
     async fn get_queue_item(&self, id: i64) -> Result<Option<QueueItem>, StoreError> {

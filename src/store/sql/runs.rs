@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 
-use super::keyset::{Order, Where};
+use super::keyset::{Listing, Order, Where};
 use super::rows::{self, QUEUE_COLUMNS, RUN_COLUMNS};
 use super::schedules::placeholders;
 use super::{prefixed, query, Arg, Dialect, Exec, Row, SqlStore, TxMode};
@@ -145,19 +145,18 @@ impl<D: Dialect> RunStore for SqlStore<D> {
             id: "id",
             desc: true,
         };
-        let sql = w.page(
-            &format!("SELECT {RUN_COLUMNS} FROM schedule_runs"),
+        self.page_of(
+            w,
+            Listing {
+                select: &format!("SELECT {RUN_COLUMNS} FROM schedule_runs"),
+                order: newest_slot_first,
+                operation: "page runs",
+            },
             page,
-            newest_slot_first,
-        );
-        let found = self
-            .d
-            .pool()
-            .all(&sql, &w.args)
-            .await
-            .map_err(query("page runs"))?;
-        let items = rows::all(&found, rows::run)?;
-        Ok(Page::of(items, page, |r| Cursor::AtId(r.slot, r.id)))
+            rows::run,
+            |r| Cursor::AtId(r.slot, r.id),
+        )
+        .await
     }
 
     async fn get_run_by_key(&self, key: &str) -> Result<Option<ScheduleRun>, StoreError> {

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::keyset::{Order, Where};
+use super::keyset::{Listing, Order, Where};
 use super::queue::insert_or_find;
 use super::rows::{self, RUN_COLUMNS, SCHEDULE_COLUMNS};
 use super::{query, Arg, Dialect, Exec, Row, SqlStore, TxMode};
@@ -244,19 +244,18 @@ impl<D: Dialect> ScheduleStore for SqlStore<D> {
             id: "id",
             desc: false,
         };
-        let sql = w.page(
-            &format!("SELECT {SCHEDULE_COLUMNS} FROM schedules"),
+        self.page_of(
+            w,
+            Listing {
+                select: &format!("SELECT {SCHEDULE_COLUMNS} FROM schedules"),
+                order: by_id,
+                operation: "page schedules",
+            },
             page,
-            by_id,
-        );
-        let found = self
-            .d
-            .pool()
-            .all(&sql, &w.args)
-            .await
-            .map_err(query("page schedules"))?;
-        let items = rows::all(&found, rows::schedule)?;
-        Ok(Page::of(items, page, |s| Cursor::Id(s.id)))
+            rows::schedule,
+            |s| Cursor::Id(s.id),
+        )
+        .await
     }
 
     async fn due_schedules(
