@@ -195,9 +195,10 @@ impl Dialect for PgDialect {
     // Each message leaves three row versions in queue_items; a default
     // autovacuum (or none: some servers run with it off) lets the table and
     // its indexes grow with the churn. SKIP_LOCKED: another node's vacuum
-    // of the same table is enough.
+    // of the same table is enough. ANALYZE: with autovacuum off nothing else
+    // keeps the planner's statistics current.
     const RECLAIM: Option<&'static str> =
-        Some("VACUUM (SKIP_LOCKED) queue_items, schedule_runs, delegations");
+        Some("VACUUM (SKIP_LOCKED, ANALYZE) queue_items, schedule_runs, delegations");
     const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
 
     fn pool(&self) -> OnPool<'_> {
