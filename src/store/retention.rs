@@ -40,6 +40,6 @@ pub trait RetentionStore {
 
     /// Make the space of the rows pruned and updated since the last time
     /// reusable, so a queue's tables stay the size of what they hold:
-    /// `VACUUM` on Postgres; nothing on SQLite, which reuses freed pages.
+    /// `VACUUM (ANALYZE)` on Postgres; nothing on SQLite, which reuses freed pages.
     async fn reclaim(&self) -> Result<(), StoreError>;
 }
