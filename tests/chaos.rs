@@ -7,7 +7,7 @@
 //!
 //! Postgres runs on a private cluster this test starts and stops itself; a
 //! second test does the same to a node on a SQLite file and checks the file.
-//! `RINGMASTER_CHAOS_SECONDS` lengthens the run (default 24). The figures
+//! `RINGMASTER_TEST_CHAOS_SECONDS` lengthens the run (default 24). The figures
 //! are printed as one `chaos:` line per backend.
 #![cfg(feature = "failpoints")]
 
@@ -32,7 +32,7 @@ const ENV: [(&str, &str); 4] = [
 ];
 
 fn seconds() -> u64 {
-    std::env::var("RINGMASTER_CHAOS_SECONDS")
+    std::env::var("RINGMASTER_TEST_CHAOS_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(24)

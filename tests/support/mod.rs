@@ -260,7 +260,14 @@ macro_rules! backend_tests {
                 async fn $name() {
                     let Some(db) = $crate::support::TestDb::postgres().await else { return };
                     super::$name(db.store.clone()).await;
-                    db.store.close().await;
+                    // Bounded: a test that leaves its actors running (the
+                    // LISTEN connection among them) would hold the close
+                    // forever; the database is dropped WITH (FORCE) anyway.
+                    let _ = tokio::time::timeout(
+                        std::time::Duration::from_secs(5),
+                        db.store.close(),
+                    )
+                    .await;
                 }
             )*
         }
