@@ -21,6 +21,7 @@ mod retention;
 pub(crate) mod rows;
 mod runs;
 mod schedules;
+mod slots;
 mod workspaces;
 
 use chrono::{DateTime, Utc};
@@ -31,8 +32,8 @@ use super::Settle;
 use super::{Backend, StoreError};
 use crate::model::queue::{Enqueued, NewQueueItem};
 
-pub(crate) use queue::{enqueue_each, settle_each};
-pub(crate) use schedules::claim_slots_each;
+pub(crate) use queue::{enqueue_each, settle_set};
+pub(crate) use slots::claim_slots_set;
 
 /// A value to bind. Times are the only values whose encoding differs.
 #[derive(Debug, Clone, Copy)]
@@ -45,6 +46,20 @@ pub enum Arg<'a> {
     OptText(Option<&'a str>),
     Time(DateTime<Utc>),
     OptTime(Option<DateTime<Utc>>),
+}
+
+/// `($a, $a+1, …), (…)`: `rows` groups of `width` placeholders numbered
+/// from `first`, for the multi-row `VALUES` of set-based statements.
+pub(crate) fn value_rows(first: usize, rows: usize, width: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let cells: Vec<String> = (0..width)
+                .map(|c| format!("${}", first + r * width + c))
+                .collect();
+            format!("({})", cells.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A row read back: every getter names its column and fails with
@@ -154,7 +169,7 @@ pub trait Dialect: Send + Sync + Sized + 'static {
         rows: &[Settle<'_>],
         now: DateTime<Utc>,
     ) -> Result<Vec<i64>, StoreError> {
-        settle_each(self, rows, now).await
+        settle_set(self, rows, now).await
     }
 
     /// The compare-and-set slot claims with their run records and fires.
@@ -164,7 +179,7 @@ pub trait Dialect: Send + Sync + Sized + 'static {
         max_attempts: u32,
         now: DateTime<Utc>,
     ) -> Result<Vec<i64>, StoreError> {
-        claim_slots_each(self, fires, max_attempts, now).await
+        claim_slots_set(self, fires, max_attempts, now).await
     }
 }
 
@@ -236,5 +251,17 @@ impl<D: Dialect> super::Driver for SqlStore<D> {
         self.d
             .gate()
             .is_some_and(|g| g.unsettled(std::time::Instant::now(), window))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::value_rows;
+
+    #[test]
+    fn value_rows_number_every_cell_once_in_order() {
+        assert_eq!(value_rows(2, 2, 3), "($2, $3, $4), ($5, $6, $7)");
+        assert_eq!(value_rows(1, 1, 1), "($1)");
+        assert_eq!(value_rows(3, 0, 7), "");
     }
 }

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 
 use super::keyset::{Listing, Order, Where};
 use super::rows::{self, QUEUE_COLUMNS};
-use super::{in_list, query, Arg, Dialect, Exec, Row, SqlStore, TxMode};
+use super::{in_list, query, value_rows, Arg, Dialect, Exec, Row, SqlStore, TxMode};
 use crate::model::page::{Cursor, Page, PageRequest};
 use crate::store::queue::QueueFilter;
 
@@ -138,16 +138,14 @@ pub(crate) async fn enqueue_each<D: Dialect>(
         .collect())
 }
 
-/// The fenced outcome write of one claimed item.
-pub(crate) const SETTLE_SQL: &str = "UPDATE queue_items SET
-        status = $3, attempts = $4, available_at = $5, finished_at = $6,
-        last_error = $7, response = $8, updated_at = $9,
-        lease_token = NULL, claimed_by = NULL, lease_expires_at = NULL
-    WHERE id = $1 AND status = 'dispatched' AND lease_token = $2
-    RETURNING id";
+/// Outcomes per statement: 8 values a row.
+const SETTLES_PER_STATEMENT: usize = 100;
 
-/// Settle rows one statement each, in one transaction (one commit).
-pub(crate) async fn settle_each<D: Dialect>(
+/// Settle rows a chunk per statement (`UPDATE … FROM (VALUES …)`), each row
+/// fenced by its lease token, in one transaction (one commit). One
+/// statement a row cost more in round trips to SQLite's worker thread than
+/// in SQLite itself, and held the one writer meanwhile.
+pub(crate) async fn settle_set<D: Dialect>(
     d: &D,
     rows: &[Settle<'_>],
     now: DateTime<Utc>,
@@ -160,26 +158,39 @@ pub(crate) async fn settle_each<D: Dialect>(
         .await
         .map_err(query("record outcomes: begin"))?;
     let mut written = Vec::with_capacity(rows.len());
-    for r in rows {
-        let s = &r.settled;
-        let row = tx
-            .opt(
-                SETTLE_SQL,
-                &[
-                    Arg::I64(r.item.id),
-                    Arg::Text(r.item.lease_token.as_deref().unwrap_or_default()),
-                    Arg::Text(s.status.as_str()),
-                    Arg::I32(s.attempts),
-                    Arg::Time(s.available_at),
-                    Arg::OptTime(s.finished_at),
-                    Arg::OptText(s.last_error.as_deref()),
-                    Arg::OptText(s.response.as_deref()),
-                    Arg::Time(now),
-                ],
-            )
+    for chunk in rows.chunks(SETTLES_PER_STATEMENT) {
+        let sql = format!(
+            "WITH u(id, token, status, attempts, available_at, finished_at, last_error,
+                    response) AS (VALUES {})
+             UPDATE queue_items SET
+                 status = u.status, attempts = u.attempts, available_at = u.available_at,
+                 finished_at = u.finished_at, last_error = u.last_error, response = u.response,
+                 updated_at = $1, lease_token = NULL, claimed_by = NULL, lease_expires_at = NULL
+             FROM u
+             WHERE queue_items.id = u.id AND queue_items.status = 'dispatched'
+               AND queue_items.lease_token = u.token
+             RETURNING queue_items.id AS id",
+            value_rows(2, chunk.len(), 8)
+        );
+        let mut args = vec![Arg::Time(now)];
+        for r in chunk {
+            let s = &r.settled;
+            args.extend([
+                Arg::I64(r.item.id),
+                Arg::Text(r.item.lease_token.as_deref().unwrap_or_default()),
+                Arg::Text(s.status.as_str()),
+                Arg::I32(s.attempts),
+                Arg::Time(s.available_at),
+                Arg::OptTime(s.finished_at),
+                Arg::OptText(s.last_error.as_deref()),
+                Arg::OptText(s.response.as_deref()),
+            ]);
+        }
+        for row in tx
+            .all(&sql, &args)
             .await
-            .map_err(query("record outcome"))?;
-        if let Some(row) = row {
+            .map_err(query("record outcomes"))?
+        {
             written.push(row.i64("id")?);
         }
     }

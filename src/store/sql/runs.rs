@@ -2,18 +2,83 @@
 //! (the stale rule), the history read newest first, and the reconciliation
 //! queries that find runs whose outcome or queue item went missing.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 
 use super::keyset::{Listing, Order, Where};
 use super::rows::{self, QUEUE_COLUMNS, RUN_COLUMNS};
 use super::schedules::placeholders;
-use super::{prefixed, query, Arg, Dialect, Exec, Row, SqlStore, TxMode};
+use super::{prefixed, query, value_rows, Arg, Dialect, Exec, Row, SqlStore, TxMode};
 use crate::model::page::{Cursor, Page, PageRequest};
 use crate::model::queue::{QueueItem, QueueStatus};
 use crate::model::run::{judge, FinishedRun, RunOutcome, RunStatus, ScheduleRun};
 use crate::store::{RunStore, StoreError};
+
+/// Rows per statement of the set-based outcome writes (4 values a row).
+const RUNS_PER_STATEMENT: usize = 200;
+
+/// The judged runs' outcomes, a chunk per statement: one statement a run
+/// cost a round trip each (7,000 of them for a minute's fires).
+async fn write_runs<E: Exec>(
+    tx: &mut E,
+    finished: &[FinishedRun],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    for chunk in finished.chunks(RUNS_PER_STATEMENT) {
+        let sql = format!(
+            "WITH u(id, status, error, summary) AS (VALUES {})
+             UPDATE schedule_runs SET status = u.status, finished_at = $1, error = u.error,
+                 response_summary = u.summary
+             FROM u
+             WHERE schedule_runs.id = u.id AND schedule_runs.status = 'dispatched'",
+            value_rows(2, chunk.len(), 4)
+        );
+        let mut args = vec![Arg::Time(now)];
+        for f in chunk {
+            args.extend([
+                Arg::I64(f.run.id),
+                Arg::Text(f.run.status.as_str()),
+                Arg::OptText(f.run.error.as_deref()),
+                Arg::OptText(f.run.response_summary.as_deref()),
+            ]);
+        }
+        tx.run(&sql, &args).await.map_err(query("finish runs"))?;
+    }
+    Ok(())
+}
+
+/// Each touched schedule's empty-run count and last status, a chunk per
+/// statement.
+async fn write_schedule_status<E: Exec>(
+    tx: &mut E,
+    touched: &[(i64, i32, RunStatus, Option<String>)],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    for chunk in touched.chunks(RUNS_PER_STATEMENT) {
+        let sql = format!(
+            "WITH u(id, empty_runs, status, error) AS (VALUES {})
+             UPDATE schedules SET consecutive_empty_runs = u.empty_runs,
+                 last_status = u.status, last_error = u.error, updated_at = $1
+             FROM u
+             WHERE schedules.id = u.id",
+            value_rows(2, chunk.len(), 4)
+        );
+        let mut args = vec![Arg::Time(now)];
+        for (id, count, status, error) in chunk {
+            args.extend([
+                Arg::I64(*id),
+                Arg::I32(*count),
+                Arg::Text(status.as_str()),
+                Arg::OptText(error.as_deref()),
+            ]);
+        }
+        tx.run(&sql, &args)
+            .await
+            .map_err(query("finish runs: schedule status"))?;
+    }
+    Ok(())
+}
 
 #[async_trait::async_trait]
 impl<D: Dialect> RunStore for SqlStore<D> {
@@ -69,8 +134,7 @@ impl<D: Dialect> RunStore for SqlStore<D> {
         let by_key: HashMap<&str, &RunOutcome> =
             outcomes.iter().map(|(k, o)| (k.as_str(), o)).collect();
         let mut finished = Vec::with_capacity(pending.len());
-        let mut touched: BTreeSet<i64> = BTreeSet::new();
-        let mut last: HashMap<i64, (RunStatus, Option<String>)> = HashMap::new();
+        let mut last: BTreeMap<i64, (RunStatus, Option<String>)> = BTreeMap::new();
         for mut run in pending {
             let (Some(outcome), Some((name, count))) = (
                 by_key.get(run.key.as_str()),
@@ -79,22 +143,7 @@ impl<D: Dialect> RunStore for SqlStore<D> {
                 continue;
             };
             let verdict = judge(outcome, *count);
-            tx.run(
-                "UPDATE schedule_runs SET status = $2, finished_at = $3, error = $4,
-                     response_summary = $5
-                 WHERE id = $1 AND status = 'dispatched'",
-                &[
-                    Arg::I64(run.id),
-                    Arg::Text(verdict.run_status.as_str()),
-                    Arg::Time(now),
-                    Arg::OptText(verdict.run_error.as_deref()),
-                    Arg::OptText(verdict.response_summary.as_deref()),
-                ],
-            )
-            .await
-            .map_err(query("finish run"))?;
             *count = verdict.consecutive_empty_runs;
-            touched.insert(run.schedule_id);
             last.insert(
                 run.schedule_id,
                 (verdict.last_status, verdict.last_error.clone()),
@@ -109,26 +158,16 @@ impl<D: Dialect> RunStore for SqlStore<D> {
                 consecutive_empty_runs: verdict.consecutive_empty_runs,
             });
         }
-        for id in touched {
-            let (Some((_, count)), Some((status, error))) = (schedules.get(&id), last.get(&id))
-            else {
-                continue;
-            };
-            tx.run(
-                "UPDATE schedules SET consecutive_empty_runs = $2, last_status = $3,
-                     last_error = $4, updated_at = $5
-                 WHERE id = $1",
-                &[
-                    Arg::I64(id),
-                    Arg::I32(*count),
-                    Arg::Text(status.as_str()),
-                    Arg::OptText(error.as_deref()),
-                    Arg::Time(now),
-                ],
-            )
-            .await
-            .map_err(query("finish runs: schedule status"))?;
-        }
+        write_runs(&mut tx, &finished, now).await?;
+        let touched: Vec<(i64, i32, RunStatus, Option<String>)> = last
+            .into_iter()
+            .filter_map(|(id, (status, error))| {
+                schedules
+                    .get(&id)
+                    .map(|(_, count)| (id, *count, status, error))
+            })
+            .collect();
+        write_schedule_status(&mut tx, &touched, now).await?;
         D::commit(tx).await.map_err(query("finish runs: commit"))?;
         Ok(finished)
     }

@@ -10,7 +10,7 @@ use super::rows::{self, RUN_COLUMNS, SCHEDULE_COLUMNS};
 use super::{query, Arg, Dialect, Exec, Row, SqlStore, TxMode};
 use crate::model::page::{Cursor, Page, PageRequest};
 use crate::model::queue::NewQueueItem;
-use crate::model::run::{ManualRun, RunStatus, ScheduleRun};
+use crate::model::run::{ManualRun, ScheduleRun};
 use crate::model::schedule::{NewSchedule, PreparedSchedule, Schedule, SchedulePatch};
 use crate::store::schedules::{ScheduleError, SlotFire};
 use crate::store::{ScheduleStore, StoreError};
@@ -46,95 +46,6 @@ async fn get_on<E: Exec>(on: &mut E, id: i64, lock: &str) -> Result<Option<Sched
         .as_ref()
         .map(rows::schedule)
         .transpose()
-}
-
-/// Claim one slot inside the caller's transaction: the compare-and-set, the
-/// run record, the queue item. Answers whether this call won it.
-async fn claim_one<E: Exec>(
-    tx: &mut E,
-    fire: &SlotFire,
-    max_attempts: u32,
-    now: DateTime<Utc>,
-) -> Result<bool, StoreError> {
-    let c = &fire.claim;
-    let claimed = tx
-        .run(
-            "UPDATE schedules SET next_run_at = $3, last_run_at = $2, run_count = run_count + 1,
-                 last_status = CASE WHEN CAST($5 AS TEXT) IS NULL THEN last_status ELSE 'missed' END,
-                 last_error = CASE WHEN CAST($5 AS TEXT) IS NULL THEN last_error ELSE $5 END,
-                 updated_at = $4
-             WHERE id = $1 AND next_run_at = $2",
-            &[
-                Arg::I64(c.schedule_id),
-                Arg::Time(c.slot),
-                Arg::Time(c.next),
-                Arg::Time(now),
-                Arg::OptText(c.missed.as_deref()),
-            ],
-        )
-        .await
-        .map_err(query("claim slot"))?;
-    if claimed == 0 {
-        return Ok(false);
-    }
-    let status = if c.missed.is_some() {
-        RunStatus::Missed
-    } else {
-        RunStatus::Dispatched
-    };
-    let recorded = tx
-        .run(
-            "INSERT INTO schedule_runs (schedule_id, workspace_id, slot, manual,
-                 idempotency_key, status, started_at, finished_at, error)
-             VALUES ($1, $2, $3, FALSE, $4, $5, $6, $7, $8)
-             ON CONFLICT DO NOTHING",
-            &[
-                Arg::I64(c.schedule_id),
-                Arg::Text(&c.workspace),
-                Arg::Time(c.slot),
-                Arg::Text(&c.key),
-                Arg::Text(status.as_str()),
-                Arg::Time(now),
-                Arg::OptTime(c.missed.as_ref().map(|_| now)),
-                Arg::OptText(c.missed.as_deref()),
-            ],
-        )
-        .await
-        .map_err(query("claim slot: record run"))?;
-    // A slot fired before (the schedule was edited back onto it) is not
-    // fired twice.
-    if recorded == 0 {
-        return Ok(false);
-    }
-    if let (None, Some(item)) = (&c.missed, &fire.item) {
-        insert_or_find(tx, item, max_attempts, now).await?;
-    }
-    Ok(true)
-}
-
-/// Claim slots one statement each, in one transaction (the generic path).
-pub(crate) async fn claim_slots_each<D: Dialect>(
-    d: &D,
-    fires: &[SlotFire],
-    max_attempts: u32,
-    now: DateTime<Utc>,
-) -> Result<Vec<i64>, StoreError> {
-    let mut tx = d
-        .begin(TxMode::Write)
-        .await
-        .map_err(query("claim slots: begin"))?;
-    let mut won = Vec::with_capacity(fires.len());
-    for fire in fires {
-        if claim_one(&mut tx, fire, max_attempts, now).await? {
-            won.push(fire.claim.schedule_id);
-        }
-    }
-    // Test builds: die with the claim written but not committed.
-    fail::fail_point!("claim.before_commit", !won.is_empty(), |_| {
-        std::process::abort()
-    });
-    D::commit(tx).await.map_err(query("claim slots: commit"))?;
-    Ok(won)
 }
 
 #[async_trait::async_trait]
