@@ -7,14 +7,16 @@
 //! IMMEDIATE`. Times are integer milliseconds since the epoch. Wakes travel
 //! on an in-process channel: one process owns the file.
 //!
-//! Writes go through a pool of one connection, reads through the others.
-//! Writers on several connections meet SQLite's lock as `SQLITE_BUSY`, and
-//! its busy handler sleeps in steps of up to 100 ms before it tries again,
-//! so the lock sat idle while a queue of claims and outcome writes slept
-//! (a claim of 100 rows waited up to 0.8 s behind 10,000 fires). Waiting for
-//! the one writer connection instead is a FIFO queue in this process that
-//! hands the lock on at once. The busy timeout stays for other processes
-//! (`ringmaster migrate`, a `sqlite3` shell).
+//! Writers take turns here first (a fair async mutex held for a write
+//! statement or a write transaction). Writers on several connections meet
+//! SQLite's lock as `SQLITE_BUSY`, and its busy handler sleeps in steps of
+//! up to 100 ms before it tries again, so the lock sat idle while a queue of
+//! claims and outcome writes slept (a claim of 100 rows waited up to 0.8 s
+//! behind 10,000 fires). The turn is a FIFO queue in this process that
+//! hands the lock on at once; the connection is any idle one of the pool (a
+//! pool of one writer connection cost a third of bulk enqueue). The busy
+//! timeout stays for other processes (`ringmaster migrate`, a `sqlite3`
+//! shell).
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -25,7 +27,9 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 use sqlx::{Sqlite, SqlitePool, Transaction};
-use tokio::sync::broadcast;
+use std::sync::Arc;
+
+use tokio::sync::{broadcast, Mutex, MutexGuard, OwnedMutexGuard};
 
 use super::notify::{Wake, WakeStream};
 use super::sql::{Arg, Dialect, Exec, Row, SqlStore, TxMode};
@@ -34,14 +38,17 @@ use crate::model::time::from_millis;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
+/// The longest a writer waits for its turn, as for SQLite's own lock: past
+/// it the write fails as the database being unavailable (503), never hangs.
+const WRITE_WAIT: Duration = Duration::from_secs(5);
+
 /// Wakes a slow listener may fall behind by before it is told it missed some.
 const WAKE_BUFFER: usize = 4096;
 
 pub struct SqliteDialect {
-    /// Readers: WAL lets them run beside the writer.
     pool: SqlitePool,
-    /// The one writer connection.
-    writer: SqlitePool,
+    /// Whose turn it is to write.
+    turn: Arc<Mutex<()>>,
     wakes: broadcast::Sender<String>,
 }
 
@@ -63,29 +70,23 @@ pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
         // but not for ever: past this the request is answered 503.
         .busy_timeout(Duration::from_secs(5))
         .foreign_keys(true);
-    let writer = SqlitePoolOptions::new()
-        .max_connections(1)
+    let pool = SqlitePoolOptions::new()
+        .max_connections(8)
         .acquire_timeout(Duration::from_secs(5))
-        .connect_with(options.clone())
+        .connect_with(options)
         .await
         .map_err(connect)?;
     MIGRATOR
-        .run(&writer)
+        .run(&pool)
         .await
         .map_err(|source| StoreError::Migrate {
             url: url.to_string(),
             source,
         })?;
-    let pool = SqlitePoolOptions::new()
-        .max_connections(7)
-        .acquire_timeout(Duration::from_secs(5))
-        .connect_with(options)
-        .await
-        .map_err(connect)?;
     let (wakes, _) = broadcast::channel(WAKE_BUFFER);
     Ok(SqlStore::new(SqliteDialect {
         pool,
-        writer,
+        turn: Arc::new(Mutex::new(())),
         wakes,
     }))
 }
@@ -153,20 +154,19 @@ impl Row for SqliteRow {
     }
 }
 
-/// Statements on their own: a `SELECT` on a reader, anything else on the
-/// writer.
+/// Statements on their own: a `SELECT` at once, anything else in its turn.
 pub struct OnPool<'a> {
-    readers: &'a SqlitePool,
-    writer: &'a SqlitePool,
+    pool: &'a SqlitePool,
+    turn: &'a Mutex<()>,
 }
 
-impl<'a> OnPool<'a> {
-    fn for_statement(&self, sql: &str) -> &'a SqlitePool {
+impl OnPool<'_> {
+    async fn turn_for(&self, sql: &str) -> Result<Option<MutexGuard<'_, ()>>, sqlx::Error> {
         if is_read(sql) {
-            self.readers
-        } else {
-            self.writer
+            return Ok(None);
         }
+        let turn = tokio::time::timeout(WRITE_WAIT, self.turn.lock()).await;
+        turn.map(Some).map_err(|_| sqlx::Error::PoolTimedOut)
     }
 }
 
@@ -182,33 +182,38 @@ fn is_read(sql: &str) -> bool {
 impl Exec for OnPool<'_> {
     type Row = SqliteRow;
     async fn all(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<SqliteRow>, sqlx::Error> {
-        prepare(sql, args).fetch_all(self.for_statement(sql)).await
+        let _turn = self.turn_for(sql).await?;
+        prepare(sql, args).fetch_all(self.pool).await
     }
     async fn opt(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Option<SqliteRow>, sqlx::Error> {
-        prepare(sql, args)
-            .fetch_optional(self.for_statement(sql))
-            .await
+        let _turn = self.turn_for(sql).await?;
+        prepare(sql, args).fetch_optional(self.pool).await
     }
     async fn run(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64, sqlx::Error> {
-        Ok(prepare(sql, args)
-            .execute(self.for_statement(sql))
-            .await?
-            .rows_affected())
+        let _turn = self.turn_for(sql).await?;
+        Ok(prepare(sql, args).execute(self.pool).await?.rows_affected())
     }
 }
 
+/// A transaction, holding the write turn when it is for writing.
+pub struct SqliteTx {
+    // Declared first, dropped first: the turn outlives the transaction.
+    tx: Transaction<'static, Sqlite>,
+    _turn: Option<OwnedMutexGuard<()>>,
+}
+
 #[async_trait::async_trait]
-impl Exec for Transaction<'static, Sqlite> {
+impl Exec for SqliteTx {
     type Row = SqliteRow;
     async fn all(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<SqliteRow>, sqlx::Error> {
-        prepare(sql, args).fetch_all(&mut **self).await
+        prepare(sql, args).fetch_all(&mut *self.tx).await
     }
     async fn opt(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Option<SqliteRow>, sqlx::Error> {
-        prepare(sql, args).fetch_optional(&mut **self).await
+        prepare(sql, args).fetch_optional(&mut *self.tx).await
     }
     async fn run(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64, sqlx::Error> {
         Ok(prepare(sql, args)
-            .execute(&mut **self)
+            .execute(&mut *self.tx)
             .await?
             .rows_affected())
     }
@@ -231,7 +236,7 @@ const CLAIM_SQL: &str = "UPDATE queue_items
 impl Dialect for SqliteDialect {
     type Row = SqliteRow;
     type Pool<'a> = OnPool<'a>;
-    type Tx = Transaction<'static, Sqlite>;
+    type Tx = SqliteTx;
 
     const BACKEND: Backend = Backend::Sqlite;
     // The write transaction holds the whole database.
@@ -240,25 +245,35 @@ impl Dialect for SqliteDialect {
 
     fn pool(&self) -> OnPool<'_> {
         OnPool {
-            readers: &self.pool,
-            writer: &self.writer,
+            pool: &self.pool,
+            turn: &self.turn,
         }
     }
 
     async fn begin(&self, mode: TxMode) -> Result<Self::Tx, sqlx::Error> {
         match mode {
-            TxMode::Write => self.writer.begin_with("BEGIN IMMEDIATE").await,
-            TxMode::Read => self.pool.begin().await,
+            TxMode::Write => {
+                let turn = tokio::time::timeout(WRITE_WAIT, self.turn.clone().lock_owned())
+                    .await
+                    .map_err(|_| sqlx::Error::PoolTimedOut)?;
+                Ok(SqliteTx {
+                    tx: self.pool.begin_with("BEGIN IMMEDIATE").await?,
+                    _turn: Some(turn),
+                })
+            }
+            TxMode::Read => Ok(SqliteTx {
+                tx: self.pool.begin().await?,
+                _turn: None,
+            }),
         }
     }
 
     async fn commit(tx: Self::Tx) -> Result<(), sqlx::Error> {
-        tx.commit().await
+        tx.tx.commit().await
     }
 
     async fn close(&self) {
         self.pool.close().await;
-        self.writer.close().await;
     }
 
     fn claim_sql(&self) -> &str {
