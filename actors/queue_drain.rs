@@ -14,7 +14,7 @@
 //! killed, dropping its state gives them back, and the listener task dies
 //! with it.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,7 +38,6 @@ use crate::messages::queue::{
     SendOutcome,
 };
 use crate::model::outcome::Backoff;
-use crate::model::queue::NewQueueItem;
 use crate::model::time;
 use crate::names::{self, Names};
 use crate::store::Store;
@@ -418,28 +417,14 @@ impl Actor for QueueDrainActor {
                     }
                 });
             }
-            // A batch is one transaction of its own, as its caller grouped it.
+            // A batch is one transaction of its own, as its caller grouped it,
+            // through the same writer (its depths estimated, not counted).
             QueueMsg::EnqueueBatch { items, reply } => {
-                let (store, me) = (state.args.store.clone(), state.me.clone());
-                let max_attempts = state.args.max_attempts;
+                let ingest = state.args.ingest.clone();
                 tokio::spawn(async move {
-                    let result = match items.iter().try_for_each(NewQueueItem::validate) {
-                        Err(e) => Err(QueueError::from(e)),
-                        Ok(()) => store
-                            .enqueue_batch(&items, max_attempts, now)
-                            .await
-                            .map_err(QueueError::from),
-                    };
-                    let written = result.is_ok();
+                    let result = ingest.enqueue_batch(items, ENQUEUE_WITHIN).await;
                     if let Some(reply) = reply {
-                        let _ = reply.send(result);
-                    }
-                    if written {
-                        let workspaces: BTreeSet<String> =
-                            items.into_iter().map(|i| i.workspace).collect();
-                        for workspace in workspaces {
-                            let _ = me.cast(QueueMsg::Wake { workspace });
-                        }
+                        let _ = reply.send(result.map_err(QueueError::from));
                     }
                 });
             }

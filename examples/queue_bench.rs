@@ -114,6 +114,14 @@ fn round(x: f64, places: i32) -> f64 {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
+    // RUST_LOG=sqlx::query=debug shows where the time goes; quiet otherwise.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let url = fresh_database(&args.database).await?;
     let store = ringmaster::store::open(&url).await?;
     let config = Config {

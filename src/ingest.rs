@@ -13,6 +13,9 @@
 //! for a reason other than being unreachable is retried one item at a time,
 //! so one bad item cannot sink the others.
 //!
+//! A caller's own batch ([`Ingest::enqueue_batch`]) is written as one
+//! transaction of its own, all or nothing, through the same writer.
+//!
 //! The write itself does not count queue depths (that cost grows with the
 //! queue); the depth each caller hears is this node's [`DepthBook`]
 //! estimate, counted again at most once a second per workspace.
@@ -54,10 +57,36 @@ pub enum IngestError {
     Stopped,
 }
 
-struct Request {
-    item: NewQueueItem,
-    deadline: Instant,
-    reply: oneshot::Sender<Result<Enqueued, IngestError>>,
+enum Request {
+    One {
+        item: NewQueueItem,
+        deadline: Instant,
+        reply: oneshot::Sender<Result<Enqueued, IngestError>>,
+    },
+    Batch {
+        items: Vec<NewQueueItem>,
+        deadline: Instant,
+        reply: oneshot::Sender<Result<Vec<Enqueued>, IngestError>>,
+    },
+}
+
+impl Request {
+    fn deadline(&self) -> Instant {
+        match self {
+            Request::One { deadline, .. } | Request::Batch { deadline, .. } => *deadline,
+        }
+    }
+
+    fn time_out(self, waited: Duration) {
+        match self {
+            Request::One { reply, .. } => {
+                let _ = reply.send(Err(IngestError::TimedOut(waited)));
+            }
+            Request::Batch { reply, .. } => {
+                let _ = reply.send(Err(IngestError::TimedOut(waited)));
+            }
+        }
+    }
 }
 
 /// The handle callers enqueue through; clones share one writer.
@@ -94,17 +123,48 @@ impl Ingest {
         item.validate()?;
         let deadline = Instant::now() + within;
         let (reply, answer) = oneshot::channel();
-        let request = Request {
+        let request = Request::One {
             item,
             deadline,
             reply,
         };
-        match tokio::time::timeout_at(deadline, self.tx.send(request)).await {
-            Err(_) => return Err(IngestError::TimedOut(within)),
-            Ok(Err(_)) => return Err(IngestError::Stopped),
-            Ok(Ok(())) => {}
-        }
+        self.send(request, deadline, within).await?;
         answer.await.unwrap_or(Err(IngestError::Stopped))
+    }
+
+    /// Enqueue `items` in one transaction of their own: all durable when
+    /// this answers `Ok`, none written otherwise. Answers in input order.
+    pub async fn enqueue_batch(
+        &self,
+        items: Vec<NewQueueItem>,
+        within: Duration,
+    ) -> Result<Vec<Enqueued>, IngestError> {
+        items.iter().try_for_each(NewQueueItem::validate)?;
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let deadline = Instant::now() + within;
+        let (reply, answer) = oneshot::channel();
+        let request = Request::Batch {
+            items,
+            deadline,
+            reply,
+        };
+        self.send(request, deadline, within).await?;
+        answer.await.unwrap_or(Err(IngestError::Stopped))
+    }
+
+    async fn send(
+        &self,
+        request: Request,
+        deadline: Instant,
+        within: Duration,
+    ) -> Result<(), IngestError> {
+        match tokio::time::timeout_at(deadline, self.tx.send(request)).await {
+            Err(_) => Err(IngestError::TimedOut(within)),
+            Ok(Err(_)) => Err(IngestError::Stopped),
+            Ok(Ok(())) => Ok(()),
+        }
     }
 }
 
@@ -119,17 +179,25 @@ async fn write_loop(
     let mut depths = DepthBook::default();
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let now = Instant::now();
-        let (live, late): (Vec<Request>, Vec<Request>) =
-            batch.drain(..).partition(|r| r.deadline > now);
-        for r in late {
-            let waited = now.saturating_duration_since(r.deadline);
-            let _ = r.reply.send(Err(IngestError::TimedOut(waited)));
+        let mut ones = Vec::new();
+        for request in batch.drain(..) {
+            if request.deadline() <= now {
+                let waited = now.saturating_duration_since(request.deadline());
+                request.time_out(waited);
+                continue;
+            }
+            match request {
+                Request::One { item, reply, .. } => ones.push((item, reply)),
+                Request::Batch { items, reply, .. } => {
+                    let written = (&store, &mut depths, &written);
+                    write_own_batch(written, items, reply, max_attempts, &clock).await;
+                }
+            }
         }
-        if live.is_empty() {
+        if ones.is_empty() {
             continue;
         }
-        let (items, replies): (Vec<NewQueueItem>, Vec<_>) =
-            live.into_iter().map(|r| (r.item, r.reply)).unzip();
+        let (items, replies): (Vec<NewQueueItem>, Vec<_>) = ones.into_iter().unzip();
         let mut answers = write(&store, &items, max_attempts, clock.now()).await;
         let stale = estimate_depths(&mut depths, &items, &mut answers);
         let mut woken: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
@@ -148,6 +216,43 @@ async fn write_loop(
         }
         recount(&store, &mut depths, &stale).await;
     }
+}
+
+/// A caller's batch, one transaction: answered, its workspaces told, their
+/// depths estimated as for single enqueues.
+async fn write_own_batch(
+    (store, depths, written): (&Store, &mut DepthBook, &OnWritten),
+    items: Vec<NewQueueItem>,
+    reply: oneshot::Sender<Result<Vec<Enqueued>, IngestError>>,
+    max_attempts: u32,
+    clock: &SharedClock,
+) {
+    let done = match store
+        .enqueue_batch_uncounted(&items, max_attempts, clock.now())
+        .await
+    {
+        Ok(done) => done,
+        Err(err) => {
+            let _ = reply.send(Err(err.into()));
+            return;
+        }
+    };
+    let mut answers: Vec<Result<Enqueued, IngestError>> = done.into_iter().map(Ok).collect();
+    let stale = estimate_depths(depths, &items, &mut answers);
+    let mut woken: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
+    for (item, answer) in items.iter().zip(&answers) {
+        let new = woken.entry(item.workspace.as_str()).or_default();
+        if let Ok(done) = answer {
+            if !done.deduplicated {
+                new.push(done.id);
+            }
+        }
+    }
+    let _ = reply.send(answers.into_iter().collect());
+    for (workspace, ids) in woken {
+        written(workspace, &ids);
+    }
+    recount(store, depths, &stale).await;
 }
 
 /// Fill in each answer's depth from the book; answers the workspaces whose

@@ -734,6 +734,7 @@ async fn a_killed_actor_loses_its_buffer_safely_and_counts_recover(store: Store)
 }
 
 backend_tests!(
+    a_batch_is_written_whole_or_not_at_all_with_estimated_depths,
     workspaces_starved_of_claim_budget_are_drained_when_a_claim_returns_empty,
     an_enqueue_for_a_workspace_with_room_is_delivered_at_once,
     never_more_in_flight_than_the_workspace_has_room_for,
@@ -753,6 +754,54 @@ backend_tests!(
     buffered_items_go_back_when_the_actor_stops,
     a_killed_actor_loses_its_buffer_safely_and_counts_recover,
 );
+
+async fn batch(h: &Harness, items: Vec<NewQueueItem>) -> Result<Vec<Enqueued>, String> {
+    queue(h)
+        .call(
+            |reply| QueueMsg::EnqueueBatch {
+                items,
+                reply: Some(reply),
+            },
+            Some(support::TIMEOUT),
+        )
+        .await
+        .map_err(|e| e.to_string())?
+        .success_or("no answer")
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())
+}
+
+/// A batch goes through the ingest's writer as one transaction: answered in
+/// input order with depths from the node's estimate (no count of the
+/// queue per batch), and a batch with one bad item writes none of them.
+async fn a_batch_is_written_whole_or_not_at_all_with_estimated_depths(store: Store) {
+    let h = Harness::start(store.clone(), quiet_config(), t0()).await;
+    // No such workspace registered: nothing is delivered, all stay queued.
+    let items = |keys: &[&str]| -> Vec<NewQueueItem> {
+        keys.iter()
+            .map(|k| NewQueueItem::new("idle", a2a_message(k, "x")))
+            .collect()
+    };
+    let first = batch(&h, items(&["a", "b", "c"])).await.unwrap();
+    assert_eq!(first.len(), 3);
+    assert!(first.windows(2).all(|w| w[0].id < w[1].id), "{first:?}");
+    assert!(
+        first.iter().all(|e| e.depth == 3 && !e.deduplicated),
+        "{first:?}"
+    );
+    let second = batch(&h, items(&["d", "e"])).await.unwrap();
+    assert!(second.iter().all(|e| e.depth == 5), "{second:?}");
+    let mut bad = items(&["f", "g"]);
+    bad.push(NewQueueItem::new("bad\0id", a2a_message("h", "x")));
+    let refused = batch(&h, bad).await.unwrap_err();
+    assert!(refused.contains("workspace"), "{refused}");
+    assert_eq!(
+        store.queue_depth("idle").await.unwrap(),
+        5,
+        "nothing of the bad batch"
+    );
+    h.ringmaster.shutdown().await;
+}
 
 /// A claim that holds the whole node budget and comes back empty must hand
 /// the budget on at once: the workspaces that waited for it are drained
