@@ -16,17 +16,18 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::dispatch::egress::Allowed;
 use crate::dispatch::{A2aDispatcher, Dispatcher};
-use crate::events::{Buses, EventBus, Sink};
+use crate::events::{Buses, EventBus};
 use crate::feed::{ConsoleEvent, Feed};
 use crate::ingest::Ingest;
 use crate::known::KnownWorkspaces;
-use crate::messages::heartbeat::{HealthReport, HeartbeatMsg, WorkspaceEvent};
+use crate::messages::heartbeat::{HealthReport, HeartbeatMsg};
 use crate::messages::queue::{QueueError, QueueMsg, QueueOutcome, SendOutcome};
 use crate::messages::root::{ChildInfo, RootMsg};
 use crate::messages::scheduler::{ScheduleEvent, SchedulerMsg};
 use crate::messages::sweeper::{DelegationEvent, SweeperMsg};
 use crate::metrics::Metrics;
-use crate::model::queue::{Enqueued, NewQueueItem};
+use crate::model::operator::{BulkRetried, ItemChange, QueueAction, WorkspaceRemoved};
+use crate::model::queue::{Enqueued, NewQueueItem, QueueStatus};
 use crate::names::{self, Names};
 use crate::store::{self, Store, StoreError};
 
@@ -108,24 +109,10 @@ pub struct Ringmaster {
 
 /// Every bus's events, in the console's feed.
 fn feed_from(feed: &Feed, buses: &Buses) {
-    let f = feed.clone();
-    buses
-        .queue
-        .subscribe(Sink::func(move |e| f.publish(ConsoleEvent::from(e))));
-    let f = feed.clone();
-    buses
-        .schedules
-        .subscribe(Sink::func(move |e| f.publish(ConsoleEvent::from(e))));
-    let f = feed.clone();
-    buses
-        .delegations
-        .subscribe(Sink::func(move |e| f.publish(ConsoleEvent::from(e))));
-    let f = feed.clone();
-    buses
-        .workspaces
-        .subscribe(Sink::func(move |e: &WorkspaceEvent| {
-            f.publish(ConsoleEvent::workspace(&e.workspace, e.online, e.at))
-        }));
+    feed.follow(&buses.queue);
+    feed.follow(&buses.schedules);
+    feed.follow(&buses.delegations);
+    feed.follow(&buses.workspaces);
 }
 
 /// How long closing the pool may wait for connections to come back.
@@ -230,16 +217,54 @@ impl Ringmaster {
         })
     }
 
-    /// Remove a workspace (see [`crate::store::OperatorStore::remove_workspace`]);
-    /// this node stops taking messages for it at once.
-    pub async fn remove_workspace(
+    /// Remove a workspace (see [`crate::store::OperatorStore::remove_workspace`]):
+    /// this node stops taking messages for it at once, and the feed says so.
+    pub async fn remove_workspace(&self, id: &str) -> Result<Option<WorkspaceRemoved>, StoreError> {
+        let now = self.clock.now();
+        let removed = self.store.remove_workspace(id, now).await?;
+        // After the removal: a `Send` read during it may have remembered it.
+        self.known.forget(id);
+        if let Some(r) = removed {
+            let event = ConsoleEvent::workspace_removed(id, r.cancelled_items, now);
+            self.feed.publish(event);
+        }
+        Ok(removed)
+    }
+
+    /// An operator's retry or cancel of one item; the feed tells what it did.
+    pub async fn change_queue_item(
         &self,
-        id: &str,
-    ) -> Result<Option<crate::model::operator::WorkspaceRemoved>, StoreError> {
-        self.known.forget(id);
-        let removed = self.store.remove_workspace(id, self.clock.now()).await;
-        self.known.forget(id);
-        removed
+        id: i64,
+        action: QueueAction,
+    ) -> Result<ItemChange, StoreError> {
+        let now = self.clock.now();
+        let change = self.store.change_queue_item(id, action, now).await?;
+        if let ItemChange::Applied(item) = &change {
+            self.feed.publish(match action {
+                QueueAction::Retry => ConsoleEvent::redriven(item, now),
+                QueueAction::Cancel => ConsoleEvent::queue(item, now),
+            });
+        }
+        Ok(change)
+    }
+
+    /// An operator's bulk redrive of a workspace's dead letters in `status`.
+    pub async fn retry_items(
+        &self,
+        workspace: &str,
+        status: QueueStatus,
+        limit: u32,
+    ) -> Result<BulkRetried, StoreError> {
+        let now = self.clock.now();
+        let done = self
+            .store
+            .retry_items(workspace, status, limit, now)
+            .await?;
+        if done.retried > 0 {
+            let event = ConsoleEvent::bulk_redriven(workspace, done.retried, now);
+            self.feed.publish(event);
+        }
+        Ok(done)
     }
 
     /// The console's live feed (`GET /v1/events`).

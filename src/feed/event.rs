@@ -7,6 +7,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
+use crate::messages::heartbeat::WorkspaceEvent;
 use crate::messages::queue::QueueOutcome;
 use crate::messages::scheduler::ScheduleEvent;
 use crate::messages::sweeper::DelegationEvent;
@@ -89,6 +90,24 @@ impl ConsoleEvent {
         )
     }
 
+    /// An operator sent `count` of a workspace's dead letters back at once.
+    pub fn bulk_redriven(workspace: &str, count: u64, at: DateTime<Utc>) -> Self {
+        Self::new(
+            "queue.retried",
+            at,
+            json!({"workspace_id": workspace, "count": count}),
+        )
+    }
+
+    /// An operator removed a workspace (its queued items cancelled).
+    pub fn workspace_removed(workspace: &str, cancelled_items: u64, at: DateTime<Utc>) -> Self {
+        Self::new(
+            "workspace.removed",
+            at,
+            json!({"workspace_id": workspace, "cancelled_items": cancelled_items}),
+        )
+    }
+
     pub fn enqueued(queue_id: i64, workspace: &str, at: DateTime<Utc>) -> Self {
         Self::new(
             "queue.enqueued",
@@ -112,6 +131,12 @@ impl ConsoleEvent {
             at,
             json!({"actor": actor, "restarts": restarts}),
         )
+    }
+}
+
+impl From<&WorkspaceEvent> for ConsoleEvent {
+    fn from(e: &WorkspaceEvent) -> Self {
+        ConsoleEvent::workspace(&e.workspace, e.online, e.at)
     }
 }
 

@@ -22,6 +22,8 @@ use tokio::sync::{broadcast, watch};
 
 pub use event::ConsoleEvent;
 
+use crate::events::{EventBus, Sink};
+
 /// Events kept for resumes.
 pub const RING: usize = 1024;
 /// Events a subscriber may fall behind before it is dropped.
@@ -120,6 +122,17 @@ impl Feed {
     /// The node is stopping: every open stream ends.
     pub fn close(&self) {
         self.closing.send_replace(true);
+    }
+
+    /// Publish every event of `bus`, converted, from now on (a sink that
+    /// never refuses: publishing is a lock and a push).
+    pub fn follow<E>(&self, bus: &EventBus<E>)
+    where
+        E: Clone + Send + 'static,
+        for<'a> ConsoleEvent: From<&'a E>,
+    {
+        let feed = self.clone();
+        bus.subscribe(Sink::func(move |e: &E| feed.publish(ConsoleEvent::from(e))));
     }
 
     /// The number the next event will get.

@@ -12,7 +12,6 @@ use serde_json::{json, Value};
 use super::body::{next_cursor, Number, Params};
 use super::error::ApiError;
 use super::AppState;
-use crate::feed::ConsoleEvent;
 use crate::model::operator::{ItemChange, QueueAction};
 use crate::model::page::Keyset;
 use crate::model::queue::QueueStatus;
@@ -57,21 +56,8 @@ pub async fn cancel(
 }
 
 async fn change(app: AppState, id: i64, action: QueueAction) -> Result<Json<Value>, ApiError> {
-    let now = app.ringmaster.clock().now();
-    match app
-        .ringmaster
-        .store()
-        .change_queue_item(id, action, now)
-        .await?
-    {
-        ItemChange::Applied(item) => {
-            let event = match action {
-                QueueAction::Retry => ConsoleEvent::redriven(&item, now),
-                QueueAction::Cancel => ConsoleEvent::queue(&item, now),
-            };
-            app.ringmaster.feed().publish(event);
-            Ok(Json(json!(item)))
-        }
+    match app.ringmaster.change_queue_item(id, action).await? {
+        ItemChange::Applied(item) => Ok(Json(json!(item))),
         ItemChange::Refused { status, reason } => Err(ApiError {
             status: StatusCode::CONFLICT,
             error: format!("queue item {id} is {status}: {reason}"),

@@ -10,7 +10,6 @@ use serde_json::{json, Value};
 use super::body::{next_cursor, Id, Params};
 use super::error::ApiError;
 use super::AppState;
-use crate::feed::ConsoleEvent;
 use crate::model::operator::{bulk_limit, bulk_status};
 use crate::model::page::Keyset;
 use crate::model::queue::QueueStatus;
@@ -36,21 +35,13 @@ pub async fn get(State(app): State<AppState>, Id(id): Id) -> Result<Json<Value>,
 /// cancelled and its schedules disabled (both kept, for the record); items
 /// being delivered finish. A later beat registers it again.
 pub async fn remove(State(app): State<AppState>, Id(id): Id) -> Result<Json<Value>, ApiError> {
-    let now = app.ringmaster.clock().now();
     match app.ringmaster.remove_workspace(&id).await? {
-        Some(removed) => {
-            app.ringmaster.feed().publish(ConsoleEvent::new(
-                "workspace.removed",
-                now,
-                json!({"workspace_id": id, "cancelled_items": removed.cancelled_items}),
-            ));
-            Ok(Json(json!({
+        Some(removed) => Ok(Json(json!({
             "id": id,
             "removed": true,
             "cancelled_items": removed.cancelled_items,
             "paused_schedules": removed.paused_schedules,
-            })))
-        }
+        }))),
         None => Err(not_registered(&id)),
     }
 }
@@ -66,19 +57,7 @@ pub async fn retry_items(
     let status = params.parsed("status", QueueStatus::parse_field)?;
     let status = bulk_status(status)?;
     let limit = bulk_limit(params.number("limit")?)?;
-    let now = app.ringmaster.clock().now();
-    let done = app
-        .ringmaster
-        .store()
-        .retry_items(&id, status, limit, now)
-        .await?;
-    if done.retried > 0 {
-        app.ringmaster.feed().publish(ConsoleEvent::new(
-            "queue.retried",
-            now,
-            json!({"workspace_id": id, "count": done.retried}),
-        ));
-    }
+    let done = app.ringmaster.retry_items(&id, status, limit).await?;
     Ok(Json(json!({
         "workspace_id": id,
         "status": status,
