@@ -10,7 +10,7 @@ use ringmaster::model::outcome::DispatchResult;
 use ringmaster::model::queue::NewQueueItem;
 use ringmaster::store::Store;
 use serde_json::{json, Value};
-use support::api::{api, Api};
+use support::api::api;
 use support::{at, quiet_config};
 
 backend_tests!(
@@ -34,24 +34,6 @@ async fn dead_letters(store: &Store, ws: &str, n: usize) -> Vec<i64> {
     support::finish(store, ws, n as u32, &error, now).await
 }
 
-/// A registered workspace with no room (one slot, busy): messages wait.
-async fn register(a: &Api, ws: &str, url: &str) {
-    let (s, body) = a
-        .put(
-            &format!("/v1/workspaces/{ws}"),
-            json!({"url": url, "max_concurrent": 1}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{body}");
-    let (s, body) = a
-        .post(
-            &format!("/v1/workspaces/{ws}/heartbeat"),
-            json!({"active_tasks": 1}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{body}");
-}
-
 fn ids(list: &Value, key: &str) -> Vec<String> {
     list[key]
         .as_array()
@@ -63,9 +45,10 @@ fn ids(list: &Value, key: &str) -> Vec<String> {
 
 async fn workspaces_are_listed_with_depth_and_no_credentials(store: Store) {
     let a = api(store.clone(), quiet_config()).await;
-    register(&a, "alpha", "http://user:secret@127.0.0.1:9/a2a").await;
-    register(&a, "beta", "http://127.0.0.1:9/a2a").await;
-    register(&a, "gamma", "http://127.0.0.1:9/a2a").await;
+    a.busy_workspace("alpha", "http://user:secret@127.0.0.1:9/a2a")
+        .await;
+    a.busy_workspace("beta", "http://127.0.0.1:9/a2a").await;
+    a.busy_workspace("gamma", "http://127.0.0.1:9/a2a").await;
     // No room anywhere: two messages wait for alpha.
     for key in ["m1", "m2"] {
         let (s, body) = a
@@ -108,8 +91,8 @@ async fn workspaces_are_listed_with_depth_and_no_credentials(store: Store) {
 
 async fn removing_a_workspace_cancels_its_queue_and_pauses_its_schedules(store: Store) {
     let a = api(store.clone(), quiet_config()).await;
-    register(&a, "gone", "http://127.0.0.1:9/a2a").await;
-    register(&a, "kept", "http://127.0.0.1:9/a2a").await;
+    a.busy_workspace("gone", "http://127.0.0.1:9/a2a").await;
+    a.busy_workspace("kept", "http://127.0.0.1:9/a2a").await;
     for ws in ["gone", "kept"] {
         let (s, body) = a
             .post(

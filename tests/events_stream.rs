@@ -95,13 +95,7 @@ impl Stream {
 async fn what_happens_is_streamed_and_a_reconnect_resumes(store: Store) {
     let a = api(store, quiet_config()).await;
     let mut stream = Stream::open(&a, None).await;
-    a.put(
-        "/v1/workspaces/w",
-        json!({"url": "http://127.0.0.1:9/a2a", "max_concurrent": 1}),
-    )
-    .await;
-    a.post("/v1/workspaces/w/heartbeat", json!({"active_tasks": 1}))
-        .await;
+    a.busy_workspace("w", "http://127.0.0.1:9/a2a").await;
     let (s, queued) = a.post("/v1/workspaces/w/messages", message("m1")).await;
     assert_eq!(s, StatusCode::ACCEPTED, "{queued}");
     let queue_id = queued["queue_id"].as_i64().unwrap();

@@ -159,13 +159,7 @@ async fn schedule_and_run_pages_walk_in_their_order(store: Store) {
 
 async fn the_api_pages_with_next_cursor_and_refuses_foreign_cursors(store: Store) {
     let a = support::api::api(store, support::quiet_config()).await;
-    a.put(
-        "/v1/workspaces/w",
-        json!({"url": "http://127.0.0.1:9/a2a", "max_concurrent": 1}),
-    )
-    .await;
-    a.post("/v1/workspaces/w/heartbeat", json!({"active_tasks": 1}))
-        .await;
+    a.busy_workspace("w", "http://127.0.0.1:9/a2a").await;
     for n in 0..5 {
         let (s, body) = a
             .post(

@@ -93,6 +93,25 @@ impl Api {
             .await
     }
 
+    /// Register `ws` at `url` with no room (one slot, reported busy): its
+    /// messages wait in the queue.
+    pub async fn busy_workspace(&self, ws: &str, url: &str) {
+        let (s, body) = self
+            .put(
+                &format!("/v1/workspaces/{ws}"),
+                serde_json::json!({"url": url, "max_concurrent": 1}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        let (s, body) = self
+            .post(
+                &format!("/v1/workspaces/{ws}/heartbeat"),
+                serde_json::json!({"active_tasks": 1}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+    }
+
     pub async fn shutdown(self) {
         drop(self.router);
         self.ringmaster.shutdown().await;
