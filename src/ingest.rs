@@ -121,15 +121,12 @@ impl Ingest {
         within: Duration,
     ) -> Result<Enqueued, IngestError> {
         item.validate()?;
-        let deadline = Instant::now() + within;
-        let (reply, answer) = oneshot::channel();
-        let request = Request::One {
+        self.submit(within, |deadline, reply| Request::One {
             item,
             deadline,
             reply,
-        };
-        self.send(request, deadline, within).await?;
-        answer.await.unwrap_or(Err(IngestError::Stopped))
+        })
+        .await
     }
 
     /// Enqueue `items` in one transaction of their own: all durable when
@@ -143,28 +140,28 @@ impl Ingest {
         if items.is_empty() {
             return Ok(Vec::new());
         }
-        let deadline = Instant::now() + within;
-        let (reply, answer) = oneshot::channel();
-        let request = Request::Batch {
+        self.submit(within, |deadline, reply| Request::Batch {
             items,
             deadline,
             reply,
-        };
-        self.send(request, deadline, within).await?;
-        answer.await.unwrap_or(Err(IngestError::Stopped))
+        })
+        .await
     }
 
-    async fn send(
+    /// Hand the writer the request `make` builds and wait for its answer.
+    async fn submit<T>(
         &self,
-        request: Request,
-        deadline: Instant,
         within: Duration,
-    ) -> Result<(), IngestError> {
-        match tokio::time::timeout_at(deadline, self.tx.send(request)).await {
-            Err(_) => Err(IngestError::TimedOut(within)),
-            Ok(Err(_)) => Err(IngestError::Stopped),
-            Ok(Ok(())) => Ok(()),
+        make: impl FnOnce(Instant, oneshot::Sender<Result<T, IngestError>>) -> Request,
+    ) -> Result<T, IngestError> {
+        let deadline = Instant::now() + within;
+        let (reply, answer) = oneshot::channel();
+        match tokio::time::timeout_at(deadline, self.tx.send(make(deadline, reply))).await {
+            Err(_) => return Err(IngestError::TimedOut(within)),
+            Ok(Err(_)) => return Err(IngestError::Stopped),
+            Ok(Ok(())) => {}
         }
+        answer.await.unwrap_or(Err(IngestError::Stopped))
     }
 }
 
@@ -200,14 +197,7 @@ async fn write_loop(
         let (items, replies): (Vec<NewQueueItem>, Vec<_>) = ones.into_iter().unzip();
         let mut answers = write(&store, &items, max_attempts, clock.now()).await;
         let stale = estimate_depths(&mut depths, &items, &mut answers);
-        let mut woken: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
-        for (item, answer) in items.iter().zip(&answers) {
-            let new = woken.entry(item.workspace.as_str()).or_default();
-            match answer {
-                Ok(done) if !done.deduplicated => new.push(done.id),
-                _ => {}
-            }
-        }
+        let woken = new_ids(&items, &answers);
         for (reply, answer) in replies.into_iter().zip(answers) {
             let _ = reply.send(answer);
         }
@@ -239,20 +229,29 @@ async fn write_own_batch(
     };
     let mut answers: Vec<Result<Enqueued, IngestError>> = done.into_iter().map(Ok).collect();
     let stale = estimate_depths(depths, &items, &mut answers);
-    let mut woken: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
-    for (item, answer) in items.iter().zip(&answers) {
-        let new = woken.entry(item.workspace.as_str()).or_default();
-        if let Ok(done) = answer {
-            if !done.deduplicated {
-                new.push(done.id);
-            }
-        }
-    }
+    let woken = new_ids(&items, &answers);
     let _ = reply.send(answers.into_iter().collect());
     for (workspace, ids) in woken {
         written(workspace, &ids);
     }
     recount(store, depths, &stale).await;
+}
+
+/// The ids a write added, by workspace (a workspace whose items were all
+/// repeats is listed with none: it is told all the same).
+fn new_ids<'a>(
+    items: &'a [NewQueueItem],
+    answers: &[Result<Enqueued, IngestError>],
+) -> BTreeMap<&'a str, Vec<i64>> {
+    let mut woken: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
+    for (item, answer) in items.iter().zip(answers) {
+        let new = woken.entry(item.workspace.as_str()).or_default();
+        match answer {
+            Ok(done) if !done.deduplicated => new.push(done.id),
+            _ => {}
+        }
+    }
+    woken
 }
 
 /// Fill in each answer's depth from the book; answers the workspaces whose
