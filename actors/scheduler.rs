@@ -134,6 +134,13 @@ impl SchedulerState {
                 }
                 Err(err) => Err(err.into()),
             };
+            // Wake the drains after each round: rounds take a workspace's
+            // fires of a slot together (due rows are ordered by slot, then
+            // workspace), so a drain claims them in one go while the next
+            // round is written, instead of waiting for the whole tick.
+            let round_woken: Vec<&str> = woken.iter().map(String::as_str).collect();
+            self.args.store.notify(&round_woken).await;
+            woken.clear();
             if let Err(err) = round {
                 failed = Some(err);
                 break;
@@ -142,10 +149,6 @@ impl SchedulerState {
                 break;
             }
         }
-        // One wake per workspace for all the rounds: a drain woken per round
-        // would claim each workspace's fires a few at a time.
-        let woken: Vec<&str> = woken.iter().map(String::as_str).collect();
-        self.args.store.notify(&woken).await;
         if let Some(err) = failed {
             return Err(err);
         }

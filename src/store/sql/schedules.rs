@@ -177,7 +177,7 @@ impl<D: Dialect> ScheduleStore for SqlStore<D> {
         let sql = format!(
             "SELECT {SCHEDULE_COLUMNS} FROM schedules
              WHERE enabled AND NOT invalid AND next_run_at IS NOT NULL AND next_run_at <= $1
-             ORDER BY next_run_at, id LIMIT $2"
+             ORDER BY next_run_at, workspace_id, id LIMIT $2"
         );
         let found = self
             .d
