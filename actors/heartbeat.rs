@@ -135,9 +135,12 @@ impl Actor for HeartbeatActor {
         _myself: ActorRef<HeartbeatMsg>,
         args: HeartbeatArgs,
     ) -> Result<HeartbeatState, ActorProcessingErr> {
+        // On the board from its start, as the others report from theirs.
+        let mut board = Board::default();
+        board.alive(names::HEARTBEAT.to_string(), args.clock.now(), args.tick);
         Ok(HeartbeatState {
             args,
-            board: Board::default(),
+            board,
             offline: HashSet::new(),
         })
     }

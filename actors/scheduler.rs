@@ -457,6 +457,11 @@ impl Actor for SchedulerActor {
         myself: ActorRef<SchedulerMsg>,
         args: SchedulerArgs,
     ) -> Result<SchedulerState, ActorProcessingErr> {
+        // Known to health before `start` returns: the root awaits each
+        // child's pre_start (not its post_start), so a host that asks right
+        // after start finds every actor; its first round follows at once.
+        args.names
+            .report_alive(names::SCHEDULER, args.clock.now(), args.tick);
         let forwarder = spawn_forwarder(&args.queue_events, myself);
         Ok(SchedulerState {
             args,

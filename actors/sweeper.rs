@@ -156,6 +156,11 @@ impl Actor for DelegationSweeperActor {
         _myself: ActorRef<SweeperMsg>,
         args: SweeperArgs,
     ) -> Result<SweeperState, ActorProcessingErr> {
+        // Known to health before `start` returns: the root awaits each
+        // child's pre_start (not its post_start), so a host that asks right
+        // after start finds every actor; its first round follows at once.
+        args.names
+            .report_alive(names::SWEEPER, args.clock.now(), args.interval);
         Ok(SweeperState { args })
     }
 
@@ -165,7 +170,7 @@ impl Actor for DelegationSweeperActor {
         state: &mut SweeperState,
     ) -> Result<(), ActorProcessingErr> {
         // First sweep at once, so a restart does not leave work unswept for a
-        // whole interval and health knows this actor from the start.
+        // whole interval.
         let _ = myself.cast(SweeperMsg::Sweep {
             now: None,
             reply: None,

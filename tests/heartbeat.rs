@@ -220,4 +220,19 @@ backend_tests!(
     beats_update_capacity_and_answer_spare_room,
     a_silent_workspace_goes_offline_on_the_tick_past_its_threshold,
     health_says_who_ticked_within_twice_their_interval,
+    every_actor_is_healthy_as_soon_as_start_returns,
 );
+
+/// A host that asks right after `start` finds a healthy node: every actor
+/// reports from its pre_start, which the root awaits (a report from
+/// post_start or the first round raced the host's question).
+async fn every_actor_is_healthy_as_soon_as_start_returns(store: Store) {
+    let h = support::Harness::start(store, support::quiet_config(), at(2026, 9, 1, 12, 0, 0)).await;
+    let report = tokio::time::timeout(Duration::from_secs(10), h.ringmaster.health())
+        .await
+        .expect("answers")
+        .unwrap();
+    assert_eq!(report.actors.len(), 5, "{report:?}");
+    assert!(report.healthy, "{report:?}");
+    h.ringmaster.shutdown().await;
+}
