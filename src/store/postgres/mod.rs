@@ -200,6 +200,15 @@ impl Dialect for PgDialect {
     const RECLAIM: Option<&'static str> =
         Some("VACUUM (SKIP_LOCKED, ANALYZE) queue_items, schedule_runs, delegations");
     const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
+    // The claim must walk `queue_items_claim` in order and stop at its
+    // limit. With statistics older than a burst (a table analyzed while
+    // small, or never: this server runs no autovacuum) the planner chose a
+    // bitmap scan of every queued row of the workspace and a sort of them
+    // all: 49 ms a claim at 100,000 deep instead of 4.6 ms, and a drain of
+    // 100,000 at 18k/s instead of 44k/s. Off for the claim's transaction only.
+    const CLAIM_PLAN: Option<&'static str> = Some(
+        "SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true)",
+    );
 
     fn pool(&self) -> OnPool<'_> {
         OnPool(self)

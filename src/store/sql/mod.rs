@@ -128,6 +128,11 @@ pub trait Dialect: Send + Sync + Sized + 'static {
     /// `$5` workspace, `$6` limit. Returns the claimed rows' columns.
     fn claim_sql(&self) -> &str;
 
+    /// A statement run first, in the claim's own transaction, when the
+    /// dialect needs the claim planned a certain way (`None`: the claim
+    /// runs on its own).
+    const CLAIM_PLAN: Option<&'static str> = None;
+
     /// Whole seconds from the SQL expression `since` to the instant bound at
     /// `$1`, as SQL text (the stuck reason's number).
     fn seconds_to_param1(since: &str) -> String;

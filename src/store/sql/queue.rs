@@ -250,22 +250,31 @@ impl<D: Dialect> QueueStore for SqlStore<D> {
             return Ok(Vec::new());
         }
         let token = uuid::Uuid::new_v4().to_string();
-        let found = self
-            .d
-            .pool()
-            .all(
-                self.d.claim_sql(),
-                &[
-                    Arg::Text(&token),
-                    Arg::Text(claim.node),
-                    Arg::Time(claim.lease_until),
-                    Arg::Time(claim.now),
-                    Arg::Text(claim.workspace),
-                    Arg::I64(i64::from(claim.limit)),
-                ],
-            )
-            .await
-            .map_err(query("claim"))?;
+        let args = [
+            Arg::Text(&token),
+            Arg::Text(claim.node),
+            Arg::Time(claim.lease_until),
+            Arg::Time(claim.now),
+            Arg::Text(claim.workspace),
+            Arg::I64(i64::from(claim.limit)),
+        ];
+        let found = match D::CLAIM_PLAN {
+            None => self.d.pool().all(self.d.claim_sql(), &args).await,
+            Some(plan) => {
+                let mut tx = self
+                    .d
+                    .begin(TxMode::Write)
+                    .await
+                    .map_err(query("claim: begin"))?;
+                tx.all(plan, &[]).await.map_err(query("claim: plan"))?;
+                let found = tx.all(self.d.claim_sql(), &args).await;
+                if found.is_ok() {
+                    D::commit(tx).await.map_err(query("claim: commit"))?;
+                }
+                found
+            }
+        }
+        .map_err(query("claim"))?;
         let mut claimed = rows::all(&found, rows::queue_item)?;
         // RETURNING promises no order.
         claim_order(&mut claimed);
