@@ -168,9 +168,7 @@ impl Actor for PrunerActor {
         _myself: ActorRef<PrunerMsg>,
         args: PrunerArgs,
     ) -> Result<PrunerState, ActorProcessingErr> {
-        // Known to health before `start` returns: the root awaits each
-        // child's pre_start (not its post_start), so a host that asks right
-        // after start finds every actor; its first round follows at once.
+        // From pre_start: see `Names::report_alive`.
         args.names
             .report_alive(names::PRUNER, args.clock.now(), args.interval);
         Ok(PrunerState { args })

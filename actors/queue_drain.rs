@@ -328,9 +328,7 @@ impl Actor for QueueDrainActor {
         myself: ActorRef<QueueMsg>,
         args: QueueDrainArgs,
     ) -> Result<QueueDrainState, ActorProcessingErr> {
-        // Known to health before `start` returns: the root awaits each
-        // child's pre_start (not its post_start), so a host that asks right
-        // after start finds every actor; its first round follows at once.
+        // From pre_start: see `Names::report_alive`.
         args.names
             .report_alive(names::QUEUE_DRAIN, args.clock.now(), args.tick);
         let mut core = DrainCore::new(CoreConfig {

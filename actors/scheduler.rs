@@ -124,9 +124,8 @@ impl SchedulerState {
             report.requeued = self.reconcile_orphans(now).await?;
         }
         let mut full = false;
-        let mut woken: BTreeSet<String> = BTreeSet::new();
-        let mut failed = None;
         for _ in 0..MAX_ROUNDS {
+            let mut woken: BTreeSet<String> = BTreeSet::new();
             let round = match self.args.store.due_schedules(now, self.args.batch).await {
                 Ok(due) => {
                     full = due.len() >= self.args.batch as usize;
@@ -138,19 +137,12 @@ impl SchedulerState {
             // fires of a slot together (due rows are ordered by slot, then
             // workspace), so a drain claims them in one go while the next
             // round is written, instead of waiting for the whole tick.
-            let round_woken: Vec<&str> = woken.iter().map(String::as_str).collect();
-            self.args.store.notify(&round_woken).await;
-            woken.clear();
-            if let Err(err) = round {
-                failed = Some(err);
-                break;
-            }
+            let woken: Vec<&str> = woken.iter().map(String::as_str).collect();
+            self.args.store.notify(&woken).await;
+            round?;
             if !full {
                 break;
             }
-        }
-        if let Some(err) = failed {
-            return Err(err);
         }
         if full {
             // Still more due: continue after whatever else is in the mailbox.
@@ -457,9 +449,7 @@ impl Actor for SchedulerActor {
         myself: ActorRef<SchedulerMsg>,
         args: SchedulerArgs,
     ) -> Result<SchedulerState, ActorProcessingErr> {
-        // Known to health before `start` returns: the root awaits each
-        // child's pre_start (not its post_start), so a host that asks right
-        // after start finds every actor; its first round follows at once.
+        // From pre_start: see `Names::report_alive`.
         args.names
             .report_alive(names::SCHEDULER, args.clock.now(), args.tick);
         let forwarder = spawn_forwarder(&args.queue_events, myself);

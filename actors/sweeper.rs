@@ -156,9 +156,7 @@ impl Actor for DelegationSweeperActor {
         _myself: ActorRef<SweeperMsg>,
         args: SweeperArgs,
     ) -> Result<SweeperState, ActorProcessingErr> {
-        // Known to health before `start` returns: the root awaits each
-        // child's pre_start (not its post_start), so a host that asks right
-        // after start finds every actor; its first round follows at once.
+        // From pre_start: see `Names::report_alive`.
         args.names
             .report_alive(names::SWEEPER, args.clock.now(), args.interval);
         Ok(SweeperState { args })

@@ -92,6 +92,11 @@ impl Names {
     /// Tell the HeartbeatActor that `role` ticked at `at`, expecting to tick
     /// every `every`. Fire and forget: if the HeartbeatActor is restarting, the
     /// next tick reports again.
+    ///
+    /// Every actor also reports from its `pre_start`: the root awaits each
+    /// child's `pre_start` but not its `post_start`, so a host asking for
+    /// health right after `Ringmaster::start` finds every actor (the first
+    /// round follows at once).
     pub fn report_alive(&self, role: &str, at: DateTime<Utc>, every: std::time::Duration) {
         if let Some(heartbeat) = self.heartbeat() {
             let _ = heartbeat.cast(HeartbeatMsg::Alive {

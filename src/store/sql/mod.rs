@@ -48,18 +48,37 @@ pub enum Arg<'a> {
     OptTime(Option<DateTime<Utc>>),
 }
 
-/// `($a, $a+1, …), (…)`: `rows` groups of `width` placeholders numbered
-/// from `first`, for the multi-row `VALUES` of set-based statements.
-pub(crate) fn value_rows(first: usize, rows: usize, width: usize) -> String {
-    (0..rows)
-        .map(|r| {
-            let cells: Vec<String> = (0..width)
-                .map(|c| format!("${}", first + r * width + c))
-                .collect();
-            format!("({})", cells.join(", "))
-        })
+/// `$first, $first+1, …` for `n` values.
+pub(crate) fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// `($a, $a+1, …), (…)`: `rows` groups of `width` placeholders numbered
+/// from `first`, for the multi-row `VALUES` of set-based statements.
+fn value_rows(first: usize, rows: usize, width: usize) -> String {
+    (0..rows)
+        .map(|r| format!("({})", placeholders(first + r * width, width)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The multi-row `VALUES` of `rows`, numbered after the statement's own
+/// arguments `fixed` (`$1…`), and all the arguments in order: each row's
+/// cells as `cells` gives them, so the numbering cannot drift from them.
+pub(crate) fn values<'a, T, const W: usize>(
+    mut fixed: Vec<Arg<'a>>,
+    rows: &'a [T],
+    cells: impl Fn(&'a T) -> [Arg<'a>; W],
+) -> (String, Vec<Arg<'a>>) {
+    let sql = value_rows(fixed.len() + 1, rows.len(), W);
+    fixed.reserve(rows.len() * W);
+    for row in rows {
+        fixed.extend(cells(row));
+    }
+    (sql, fixed)
 }
 
 /// A row read back: every getter names its column and fails with
@@ -261,12 +280,30 @@ impl<D: Dialect> super::Driver for SqlStore<D> {
 
 #[cfg(test)]
 mod tests {
-    use super::value_rows;
+    use super::{value_rows, values, Arg};
 
     #[test]
     fn value_rows_number_every_cell_once_in_order() {
         assert_eq!(value_rows(2, 2, 3), "($2, $3, $4), ($5, $6, $7)");
         assert_eq!(value_rows(1, 1, 1), "($1)");
         assert_eq!(value_rows(3, 0, 7), "");
+    }
+
+    #[test]
+    fn values_number_rows_after_the_fixed_arguments() {
+        let rows = [1_i64, 2];
+        let (sql, args) = values(vec![Arg::Bool(true)], &rows, |n| {
+            [Arg::I64(*n), Arg::I64(-n)]
+        });
+        assert_eq!(sql, "($2, $3), ($4, $5)");
+        let ints: Vec<i64> = args
+            .iter()
+            .filter_map(|a| match a {
+                Arg::I64(v) => Some(*v),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ints, [1, -1, 2, -2]);
+        assert_eq!(args.len(), 5);
     }
 }

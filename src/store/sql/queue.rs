@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 
 use super::keyset::{Listing, Order, Where};
 use super::rows::{self, QUEUE_COLUMNS};
-use super::{in_list, query, value_rows, Arg, Dialect, Exec, Row, SqlStore, TxMode};
+use super::{in_list, query, values, Arg, Dialect, Exec, Row, SqlStore, TxMode};
 use crate::model::page::{Cursor, Page, PageRequest};
 use crate::store::queue::QueueFilter;
 
@@ -159,23 +159,9 @@ pub(crate) async fn settle_set<D: Dialect>(
         .map_err(query("record outcomes: begin"))?;
     let mut written = Vec::with_capacity(rows.len());
     for chunk in rows.chunks(SETTLES_PER_STATEMENT) {
-        let sql = format!(
-            "WITH u(id, token, status, attempts, available_at, finished_at, last_error,
-                    response) AS (VALUES {})
-             UPDATE queue_items SET
-                 status = u.status, attempts = u.attempts, available_at = u.available_at,
-                 finished_at = u.finished_at, last_error = u.last_error, response = u.response,
-                 updated_at = $1, lease_token = NULL, claimed_by = NULL, lease_expires_at = NULL
-             FROM u
-             WHERE queue_items.id = u.id AND queue_items.status = 'dispatched'
-               AND queue_items.lease_token = u.token
-             RETURNING queue_items.id AS id",
-            value_rows(2, chunk.len(), 8)
-        );
-        let mut args = vec![Arg::Time(now)];
-        for r in chunk {
+        let (values, args) = values(vec![Arg::Time(now)], chunk, |r| {
             let s = &r.settled;
-            args.extend([
+            [
                 Arg::I64(r.item.id),
                 Arg::Text(r.item.lease_token.as_deref().unwrap_or_default()),
                 Arg::Text(s.status.as_str()),
@@ -184,8 +170,20 @@ pub(crate) async fn settle_set<D: Dialect>(
                 Arg::OptTime(s.finished_at),
                 Arg::OptText(s.last_error.as_deref()),
                 Arg::OptText(s.response.as_deref()),
-            ]);
-        }
+            ]
+        });
+        let sql = format!(
+            "WITH u(id, token, status, attempts, available_at, finished_at, last_error,
+                    response) AS (VALUES {values})
+             UPDATE queue_items SET
+                 status = u.status, attempts = u.attempts, available_at = u.available_at,
+                 finished_at = u.finished_at, last_error = u.last_error, response = u.response,
+                 updated_at = $1, lease_token = NULL, claimed_by = NULL, lease_expires_at = NULL
+             FROM u
+             WHERE queue_items.id = u.id AND queue_items.status = 'dispatched'
+               AND queue_items.lease_token = u.token
+             RETURNING queue_items.id AS id"
+        );
         for row in tx
             .all(&sql, &args)
             .await

@@ -8,8 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::keyset::{Listing, Order, Where};
 use super::rows::{self, QUEUE_COLUMNS, RUN_COLUMNS};
-use super::schedules::placeholders;
-use super::{prefixed, query, value_rows, Arg, Dialect, Exec, Row, SqlStore, TxMode};
+use super::{placeholders, prefixed, query, values, Arg, Dialect, Exec, Row, SqlStore, TxMode};
 use crate::model::page::{Cursor, Page, PageRequest};
 use crate::model::queue::{QueueItem, QueueStatus};
 use crate::model::run::{judge, FinishedRun, RunOutcome, RunStatus, ScheduleRun};
@@ -26,23 +25,21 @@ async fn write_runs<E: Exec>(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     for chunk in finished.chunks(RUNS_PER_STATEMENT) {
-        let sql = format!(
-            "WITH u(id, status, error, summary) AS (VALUES {})
-             UPDATE schedule_runs SET status = u.status, finished_at = $1, error = u.error,
-                 response_summary = u.summary
-             FROM u
-             WHERE schedule_runs.id = u.id AND schedule_runs.status = 'dispatched'",
-            value_rows(2, chunk.len(), 4)
-        );
-        let mut args = vec![Arg::Time(now)];
-        for f in chunk {
-            args.extend([
+        let (values, args) = values(vec![Arg::Time(now)], chunk, |f| {
+            [
                 Arg::I64(f.run.id),
                 Arg::Text(f.run.status.as_str()),
                 Arg::OptText(f.run.error.as_deref()),
                 Arg::OptText(f.run.response_summary.as_deref()),
-            ]);
-        }
+            ]
+        });
+        let sql = format!(
+            "WITH u(id, status, error, summary) AS (VALUES {values})
+             UPDATE schedule_runs SET status = u.status, finished_at = $1, error = u.error,
+                 response_summary = u.summary
+             FROM u
+             WHERE schedule_runs.id = u.id AND schedule_runs.status = 'dispatched'"
+        );
         tx.run(&sql, &args).await.map_err(query("finish runs"))?;
     }
     Ok(())
@@ -56,23 +53,21 @@ async fn write_schedule_status<E: Exec>(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     for chunk in touched.chunks(RUNS_PER_STATEMENT) {
-        let sql = format!(
-            "WITH u(id, empty_runs, status, error) AS (VALUES {})
-             UPDATE schedules SET consecutive_empty_runs = u.empty_runs,
-                 last_status = u.status, last_error = u.error, updated_at = $1
-             FROM u
-             WHERE schedules.id = u.id",
-            value_rows(2, chunk.len(), 4)
-        );
-        let mut args = vec![Arg::Time(now)];
-        for (id, count, status, error) in chunk {
-            args.extend([
+        let (values, args) = values(vec![Arg::Time(now)], chunk, |(id, count, status, error)| {
+            [
                 Arg::I64(*id),
                 Arg::I32(*count),
                 Arg::Text(status.as_str()),
                 Arg::OptText(error.as_deref()),
-            ]);
-        }
+            ]
+        });
+        let sql = format!(
+            "WITH u(id, empty_runs, status, error) AS (VALUES {values})
+             UPDATE schedules SET consecutive_empty_runs = u.empty_runs,
+                 last_status = u.status, last_error = u.error, updated_at = $1
+             FROM u
+             WHERE schedules.id = u.id"
+        );
         tx.run(&sql, &args)
             .await
             .map_err(query("finish runs: schedule status"))?;

@@ -15,14 +15,6 @@ use crate::model::schedule::{NewSchedule, PreparedSchedule, Schedule, SchedulePa
 use crate::store::schedules::{ScheduleError, SlotFire};
 use crate::store::{ScheduleStore, StoreError};
 
-/// `$first, $first+1, …` for `n` values.
-pub(crate) fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 fn prepared_args(p: &PreparedSchedule) -> Vec<Arg<'_>> {
     vec![
         Arg::Text(&p.workspace),

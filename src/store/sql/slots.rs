@@ -15,7 +15,7 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 
-use super::{query, value_rows, Arg, Dialect, Exec, Row, TxMode};
+use super::{query, values, Arg, Dialect, Exec, Row, TxMode};
 use crate::model::run::RunStatus;
 use crate::store::schedules::SlotFire;
 use crate::store::StoreError;
@@ -77,8 +77,17 @@ async fn compare_and_set<E: Exec>(
     fires: &[SlotFire],
     now: DateTime<Utc>,
 ) -> Result<HashSet<i64>, StoreError> {
+    let (rows, args) = values(vec![Arg::Time(now)], fires, |f| {
+        let c = &f.claim;
+        [
+            Arg::I64(c.schedule_id),
+            Arg::Time(c.slot),
+            Arg::Time(c.next),
+            Arg::OptText(c.missed.as_deref()),
+        ]
+    });
     let sql = format!(
-        "WITH u(id, slot, next, missed) AS (VALUES {})
+        "WITH u(id, slot, next, missed) AS (VALUES {rows})
          UPDATE schedules SET next_run_at = u.next, last_run_at = u.slot,
              run_count = run_count + 1,
              last_status = CASE WHEN u.missed IS NULL THEN last_status ELSE 'missed' END,
@@ -86,21 +95,10 @@ async fn compare_and_set<E: Exec>(
              updated_at = $1
          FROM u
          WHERE schedules.id = u.id AND schedules.next_run_at = u.slot
-         RETURNING schedules.id AS id",
-        value_rows(2, fires.len(), 4)
+         RETURNING schedules.id AS id"
     );
-    let mut args = vec![Arg::Time(now)];
-    for f in fires {
-        let c = &f.claim;
-        args.extend([
-            Arg::I64(c.schedule_id),
-            Arg::Time(c.slot),
-            Arg::Time(c.next),
-            Arg::OptText(c.missed.as_deref()),
-        ]);
-    }
-    let rows = tx.all(&sql, &args).await.map_err(query("claim slots"))?;
-    rows.iter().map(|r| r.i64("id")).collect()
+    let moved = tx.all(&sql, &args).await.map_err(query("claim slots"))?;
+    moved.iter().map(|r| r.i64("id")).collect()
 }
 
 /// Each moved slot's run record; the schedules whose record is new.
@@ -109,25 +107,14 @@ async fn record_runs<E: Exec>(
     moved: &[&SlotFire],
     now: DateTime<Utc>,
 ) -> Result<HashSet<i64>, StoreError> {
-    let sql = format!(
-        "INSERT INTO schedule_runs (schedule_id, workspace_id, slot, idempotency_key,
-             status, finished_at, error, manual, started_at)
-         SELECT column1, column2, column3, column4, column5, column6, column7, FALSE, $1
-         FROM (VALUES {})
-         WHERE TRUE
-         ON CONFLICT DO NOTHING
-         RETURNING schedule_id",
-        value_rows(2, moved.len(), 7)
-    );
-    let mut args = vec![Arg::Time(now)];
-    for f in moved {
+    let (rows, args) = values(vec![Arg::Time(now)], moved, |f| {
         let c = &f.claim;
         let status = if c.missed.is_some() {
             RunStatus::Missed
         } else {
             RunStatus::Dispatched
         };
-        args.extend([
+        [
             Arg::I64(c.schedule_id),
             Arg::Text(&c.workspace),
             Arg::Time(c.slot),
@@ -135,13 +122,22 @@ async fn record_runs<E: Exec>(
             Arg::Text(status.as_str()),
             Arg::OptTime(c.missed.as_ref().map(|_| now)),
             Arg::OptText(c.missed.as_deref()),
-        ]);
-    }
-    let rows = tx
+        ]
+    });
+    let sql = format!(
+        "INSERT INTO schedule_runs (schedule_id, workspace_id, slot, idempotency_key,
+             status, finished_at, error, manual, started_at)
+         SELECT column1, column2, column3, column4, column5, column6, column7, FALSE, $1
+         FROM (VALUES {rows})
+         WHERE TRUE
+         ON CONFLICT DO NOTHING
+         RETURNING schedule_id"
+    );
+    let recorded = tx
         .all(&sql, &args)
         .await
         .map_err(query("claim slots: record runs"))?;
-    rows.iter().map(|r| r.i64("schedule_id")).collect()
+    recorded.iter().map(|r| r.i64("schedule_id")).collect()
 }
 
 /// The won fires that are not missed, into the queue; a fire whose key is
@@ -160,19 +156,9 @@ async fn enqueue_fires<E: Exec>(
     if items.is_empty() {
         return Ok(());
     }
-    let sql = format!(
-        "INSERT INTO queue_items (workspace_id, caller, priority, method, body,
-             idempotency_key, expires_at, max_attempts, enqueued_at, available_at, updated_at)
-         SELECT column1, column2, column3, column4, column5, column6, column7, $1, $2, $2, $2
-         FROM (VALUES {})
-         WHERE TRUE
-         ON CONFLICT (workspace_id, idempotency_key) WHERE idempotency_key IS NOT NULL
-         DO NOTHING",
-        value_rows(3, items.len(), 7)
-    );
-    let mut args = vec![Arg::I64(i64::from(max_attempts)), Arg::Time(now)];
-    for item in &items {
-        args.extend([
+    let fixed = vec![Arg::I64(i64::from(max_attempts)), Arg::Time(now)];
+    let (rows, args) = values(fixed, &items, |item| {
+        [
             Arg::Text(&item.workspace),
             Arg::OptText(item.caller.as_deref()),
             Arg::I32(item.priority.0),
@@ -180,8 +166,17 @@ async fn enqueue_fires<E: Exec>(
             Arg::Text(&item.body),
             Arg::OptText(item.idempotency_key.as_deref()),
             Arg::OptTime(item.expires_at(now)),
-        ]);
-    }
+        ]
+    });
+    let sql = format!(
+        "INSERT INTO queue_items (workspace_id, caller, priority, method, body,
+             idempotency_key, expires_at, max_attempts, enqueued_at, available_at, updated_at)
+         SELECT column1, column2, column3, column4, column5, column6, column7, $1, $2, $2, $2
+         FROM (VALUES {rows})
+         WHERE TRUE
+         ON CONFLICT (workspace_id, idempotency_key) WHERE idempotency_key IS NOT NULL
+         DO NOTHING"
+    );
     tx.run(&sql, &args)
         .await
         .map_err(query("claim slots: enqueue fires"))?;
