@@ -100,3 +100,97 @@ impl Matcher {
 fn join(items: impl Iterator<Item = String>) -> String {
     items.collect::<Vec<_>>().join(",")
 }
+
+/// A [`Matcher`] that remembers its last answer. `next_match(from) == next`
+/// means nothing matches in `(from, next)`, so any later question in
+/// `[from, next)` has the same answer without asking the crate again: each
+/// ask builds a fresh iterator, most of a next-fire search's cost, and the
+/// search asks about the same stretch more than once (the window's first
+/// slot, then the first fire in its segments).
+pub(crate) struct RememberingMatcher<'a> {
+    matcher: &'a Matcher,
+    last: Option<(NaiveDateTime, NaiveDateTime)>,
+}
+
+impl<'a> RememberingMatcher<'a> {
+    pub(crate) fn new(matcher: &'a Matcher) -> Self {
+        Self {
+            matcher,
+            last: None,
+        }
+    }
+
+    /// As [`Matcher::next_match`].
+    pub(crate) fn next_match(&mut self, after: NaiveDateTime) -> Option<NaiveDateTime> {
+        if let Some((from, next)) = self.last {
+            if from <= after && after < next {
+                return Some(next);
+            }
+        }
+        let found = self.matcher.next_match(after)?;
+        self.last = Some((after, found));
+        Some(found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schedule::grammar::{self, Form};
+
+    fn matcher(text: &str) -> Matcher {
+        match grammar::parse_form(text).unwrap() {
+            Form::Cron(fields) => Matcher::from_fields(&fields).unwrap(),
+            Form::Daily(times) => Matcher::daily(&times).unwrap(),
+            Form::Every(_) => unreachable!("not a calendar spec"),
+        }
+    }
+
+    #[test]
+    fn remembering_answers_what_the_matcher_answers_in_any_order() {
+        let start = chrono::NaiveDate::from_ymd_opt(2026, 3, 1)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap();
+        for text in [
+            "*/15 * * * *",
+            "0 9 * * MON-FRI",
+            "30 2 1,15 * MON",
+            "daily 07:00,13:00",
+        ] {
+            let plain = matcher(text);
+            let mut remembering = RememberingMatcher::new(&plain);
+            // Forward, repeated, on the boundary and backward questions.
+            let mut at = start;
+            for step in [
+                0,
+                0,
+                1,
+                59,
+                -3600,
+                899,
+                900,
+                1,
+                86_400,
+                -1,
+                7 * 86_400,
+                -86_400,
+            ] {
+                at += chrono::Duration::seconds(step);
+                assert_eq!(
+                    remembering.next_match(at),
+                    plain.next_match(at),
+                    "{text} after {at}"
+                );
+                if let Some(next) = plain.next_match(at) {
+                    assert_eq!(
+                        remembering.next_match(next),
+                        plain.next_match(next),
+                        "{text} at {next}"
+                    );
+                    assert_eq!(remembering.next_match(at), Some(next), "{text} asked again");
+                }
+            }
+        }
+    }
+}

@@ -17,7 +17,7 @@ use chrono_tz::Tz;
 use super::dst::{DstPolicy, Rules};
 use super::error::SpecError;
 use super::grammar::{self, Form};
-use super::matcher::Matcher;
+use super::matcher::{Matcher, RememberingMatcher};
 use super::timeline::{self, Segment};
 
 /// How far ahead `next_after` looks for a wall-clock fire, and how far from
@@ -171,6 +171,7 @@ impl ScheduleSpec {
         }
         let tz = self.timezone;
         let rules = Rules::new(self.dst, fixed_time);
+        let mut matcher = RememberingMatcher::new(matcher);
         let give_up = after + Duration::days(HORIZON_DAYS);
         // Invariant: nothing fires in (after, start].
         let mut start = after;
@@ -194,7 +195,7 @@ impl ScheduleSpec {
                 start = earliest;
                 continue;
             }
-            if let Some(fire) = first_fire_in(tz, matcher, rules, &segments) {
+            if let Some(fire) = first_fire_in(tz, &mut matcher, rules, &segments) {
                 return Some(fire);
             }
             // Windows overlap by an hour so a fire exactly on a window edge is inside
@@ -212,7 +213,7 @@ impl ScheduleSpec {
 /// start) or remove (slots repeated in a second fold).
 fn first_fire_in(
     tz: Tz,
-    matcher: &Matcher,
+    matcher: &mut RememberingMatcher<'_>,
     rules: Rules,
     segments: &[Segment],
 ) -> Option<DateTime<Utc>> {

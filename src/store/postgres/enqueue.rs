@@ -53,8 +53,9 @@ pub(super) async fn one(
                  (SELECT status FROM queue_items
                    WHERE $6::text IS NOT NULL AND workspace_id = $1 AND idempotency_key = $6)
                      AS existing_status,
-                 (SELECT COUNT(*) FROM queue_items
-                   WHERE workspace_id = $1 AND status IN ('queued', 'dispatched')) AS depth,
+                 (SELECT COUNT(*) FROM queue_items WHERE workspace_id = $1 AND status = 'queued')
+                 + (SELECT COUNT(*) FROM queue_items WHERE workspace_id = $1 AND status = 'dispatched')
+                     AS depth,
                  pg_notify($10, $1) IS NULL AS notified",
         )
         .bind(&item.workspace)
@@ -160,15 +161,20 @@ fn take_snapshot(conn: &mut PgConnection) -> BoxFuture<'_, Result<(), sqlx::Erro
     })
 }
 
-/// Active items per workspace (those that have any).
+/// Active items per workspace (those that have any), one count per status so
+/// each matches its partial index (see `sql::queue::active_count`).
 async fn count_active(
     conn: &mut PgConnection,
     workspaces: &[String],
 ) -> Result<Vec<PgRow>, sqlx::Error> {
     sqlx::query(
-        "SELECT workspace_id, COUNT(*) AS n FROM queue_items
-         WHERE workspace_id = ANY($1) AND status IN ('queued', 'dispatched')
-         GROUP BY workspace_id",
+        "SELECT workspace_id, SUM(n)::bigint AS n FROM (
+             SELECT workspace_id, COUNT(*) AS n FROM queue_items
+             WHERE workspace_id = ANY($1) AND status = 'queued' GROUP BY workspace_id
+             UNION ALL
+             SELECT workspace_id, COUNT(*) AS n FROM queue_items
+             WHERE workspace_id = ANY($1) AND status = 'dispatched' GROUP BY workspace_id
+         ) per_status GROUP BY workspace_id",
     )
     .bind(workspaces)
     .fetch_all(conn)

@@ -34,12 +34,12 @@ fn statuses(list: &[QueueStatus]) -> String {
 }
 
 /// The depth column of a workspace row: its queued and dispatched items,
-/// counted from the active-items index.
+/// counted from the claim and lease indexes.
 fn workspace_view_columns() -> String {
     format!(
-        "{}, (SELECT COUNT(*) FROM queue_items q
-              WHERE q.workspace_id = w.id AND q.status IN ('queued', 'dispatched')) AS depth",
-        prefixed(WORKSPACE_COLUMNS, "w")
+        "{}, {} AS depth",
+        prefixed(WORKSPACE_COLUMNS, "w"),
+        super::queue::active_count("q.workspace_id = w.id")
     )
 }
 

@@ -10,16 +10,43 @@ use chrono::{DateTime, Utc};
 
 use super::keyset::{Listing, Order, Where};
 use super::rows::{self, QUEUE_COLUMNS};
-use super::{in_list, query, values, Arg, Dialect, Exec, Row, SqlStore, TxMode};
+use super::{query, values, Arg, Dialect, Exec, Row, SqlStore, TxMode};
 use crate::model::page::{Cursor, Page, PageRequest};
 use crate::store::queue::QueueFilter;
 
 use crate::model::queue::{claim_order, Enqueued, NewQueueItem, QueueItem, QueueStatus};
 use crate::store::{Claim, QueueStore, Settle, StoreError};
 
-/// The active statuses as an SQL list.
-pub(crate) fn active() -> String {
-    super::in_list(QueueStatus::ACTIVE.iter().map(|s| s.as_str()))
+/// The active items among the `queue_items q` rows `filter` selects, as an
+/// SQL expression: one count per active status added up, because each
+/// matches a partial index exactly (queued: `queue_items_claim`,
+/// dispatched: `queue_items_leases`, both keyed by workspace first) where
+/// one `IN` over both statuses would match neither (migration 0009).
+pub(crate) fn active_count(filter: &str) -> String {
+    let counts: Vec<String> = QueueStatus::ACTIVE
+        .iter()
+        .map(|s| {
+            format!(
+                "(SELECT COUNT(*) FROM queue_items q WHERE q.status = '{}' AND {filter})",
+                s.as_str()
+            )
+        })
+        .collect();
+    format!("({})", counts.join(" + "))
+}
+
+/// Active items by status, one index-served count per status.
+fn active_by_status() -> String {
+    let counts: Vec<String> = QueueStatus::ACTIVE
+        .iter()
+        .map(|s| {
+            format!(
+                "SELECT '{0}' AS status, COUNT(*) AS n FROM queue_items WHERE status = '{0}'",
+                s.as_str()
+            )
+        })
+        .collect();
+    counts.join(" UNION ALL ")
 }
 
 /// Insert `item` unless an item (active or finished) holds its key; answers
@@ -86,10 +113,7 @@ pub(crate) async fn insert_or_find<E: Exec>(
 
 /// Active items of one workspace.
 pub(crate) async fn depth<E: Exec>(on: &mut E, workspace: &str) -> Result<u64, StoreError> {
-    let sql = format!(
-        "SELECT COUNT(*) AS n FROM queue_items WHERE workspace_id = $1 AND status IN ({})",
-        active()
-    );
+    let sql = format!("SELECT {} AS n", active_count("q.workspace_id = $1"));
     let row = on
         .opt(&sql, &[Arg::Text(workspace)])
         .await
@@ -353,11 +377,7 @@ impl<D: Dialect> QueueStore for SqlStore<D> {
     }
 
     async fn active_counts(&self) -> Result<Vec<(QueueStatus, u64)>, StoreError> {
-        let sql = format!(
-            "SELECT status, COUNT(*) AS n FROM queue_items WHERE status IN ({}) GROUP BY status",
-            in_list(QueueStatus::ACTIVE.iter().map(|s| s.as_str()))
-        );
-        counts(&mut self.d.pool(), &sql).await
+        counts(&mut self.d.pool(), &active_by_status()).await
     }
 
     async fn page_queue(
