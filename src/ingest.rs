@@ -61,7 +61,7 @@ enum Request {
     One {
         item: NewQueueItem,
         deadline: Instant,
-        reply: oneshot::Sender<Result<Enqueued, IngestError>>,
+        reply: OneReply,
     },
     Batch {
         items: Vec<NewQueueItem>,
@@ -100,13 +100,14 @@ impl Ingest {
     /// Start the writer.
     pub fn start(store: Store, clock: SharedClock, max_attempts: u32, written: OnWritten) -> Self {
         let (tx, rx) = mpsc::channel(CHANNEL);
-        let writer = Owned::new(tokio::spawn(write_loop(
-            rx,
+        let writer = Writer {
             store,
             clock,
             max_attempts,
             written,
-        )));
+            depths: DepthBook::default(),
+        };
+        let writer = Owned::new(tokio::spawn(writer.run(rx)));
         Self {
             tx,
             _writer: std::sync::Arc::new(writer),
@@ -165,76 +166,101 @@ impl Ingest {
     }
 }
 
-async fn write_loop(
-    mut rx: mpsc::Receiver<Request>,
+/// The answer channel of one single enqueue.
+type OneReply = oneshot::Sender<Result<Enqueued, IngestError>>;
+
+/// The writer task: where it writes, whom it tells, and the depth book it
+/// answers depths from.
+struct Writer {
     store: Store,
     clock: SharedClock,
     max_attempts: u32,
     written: OnWritten,
-) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    let mut depths = DepthBook::default();
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let now = Instant::now();
-        let mut ones = Vec::new();
-        for request in batch.drain(..) {
-            if request.deadline() <= now {
-                let waited = now.saturating_duration_since(request.deadline());
-                request.time_out(waited);
-                continue;
-            }
-            match request {
-                Request::One { item, reply, .. } => ones.push((item, reply)),
-                Request::Batch { items, reply, .. } => {
-                    let written = (&store, &mut depths, &written);
-                    write_own_batch(written, items, reply, max_attempts, &clock).await;
+    depths: DepthBook,
+}
+
+impl Writer {
+    async fn run(mut self, mut rx: mpsc::Receiver<Request>) {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+            let now = Instant::now();
+            let mut ones = Vec::new();
+            for request in batch.drain(..) {
+                if request.deadline() <= now {
+                    let waited = now.saturating_duration_since(request.deadline());
+                    request.time_out(waited);
+                    continue;
+                }
+                match request {
+                    Request::One { item, reply, .. } => ones.push((item, reply)),
+                    Request::Batch { items, reply, .. } => {
+                        self.write_own_batch(items, reply).await;
+                    }
                 }
             }
+            if !ones.is_empty() {
+                self.write_ones(ones).await;
+            }
         }
-        if ones.is_empty() {
-            continue;
-        }
-        let (items, replies): (Vec<NewQueueItem>, Vec<_>) = ones.into_iter().unzip();
-        let mut answers = write(&store, &items, max_attempts, clock.now()).await;
-        let stale = estimate_depths(&mut depths, &items, &mut answers);
+    }
+
+    /// Single enqueues that arrived together: one transaction for all.
+    async fn write_ones(&mut self, ones: Vec<(NewQueueItem, OneReply)>) {
+        let (items, replies): (Vec<NewQueueItem>, Vec<OneReply>) = ones.into_iter().unzip();
+        let mut answers = write(&self.store, &items, self.max_attempts, self.clock.now()).await;
+        let stale = estimate_depths(&mut self.depths, &items, &mut answers);
         let woken = new_ids(&items, &answers);
         for (reply, answer) in replies.into_iter().zip(answers) {
             let _ = reply.send(answer);
         }
-        for (workspace, ids) in woken {
-            written(workspace, &ids);
-        }
-        recount(&store, &mut depths, &stale).await;
+        self.tell(woken);
+        self.recount(&stale).await;
     }
-}
 
-/// A caller's batch, one transaction: answered, its workspaces told, their
-/// depths estimated as for single enqueues.
-async fn write_own_batch(
-    (store, depths, written): (&Store, &mut DepthBook, &OnWritten),
-    items: Vec<NewQueueItem>,
-    reply: oneshot::Sender<Result<Vec<Enqueued>, IngestError>>,
-    max_attempts: u32,
-    clock: &SharedClock,
-) {
-    let done = match store
-        .enqueue_batch_uncounted(&items, max_attempts, clock.now())
-        .await
-    {
-        Ok(done) => done,
-        Err(err) => {
-            let _ = reply.send(Err(err.into()));
-            return;
-        }
-    };
-    let mut answers: Vec<Result<Enqueued, IngestError>> = done.into_iter().map(Ok).collect();
-    let stale = estimate_depths(depths, &items, &mut answers);
-    let woken = new_ids(&items, &answers);
-    let _ = reply.send(answers.into_iter().collect());
-    for (workspace, ids) in woken {
-        written(workspace, &ids);
+    /// A caller's batch, one transaction: answered, its workspaces told,
+    /// their depths estimated as for single enqueues.
+    async fn write_own_batch(
+        &mut self,
+        items: Vec<NewQueueItem>,
+        reply: oneshot::Sender<Result<Vec<Enqueued>, IngestError>>,
+    ) {
+        let done = match self
+            .store
+            .enqueue_batch_uncounted(&items, self.max_attempts, self.clock.now())
+            .await
+        {
+            Ok(done) => done,
+            Err(err) => {
+                let _ = reply.send(Err(err.into()));
+                return;
+            }
+        };
+        let mut answers: Vec<Result<Enqueued, IngestError>> = done.into_iter().map(Ok).collect();
+        let stale = estimate_depths(&mut self.depths, &items, &mut answers);
+        let woken = new_ids(&items, &answers);
+        let _ = reply.send(answers.into_iter().collect());
+        self.tell(woken);
+        self.recount(&stale).await;
     }
-    recount(store, depths, &stale).await;
+
+    /// Tell each workspace a write added items to (after the answers).
+    fn tell(&self, woken: BTreeMap<&str, Vec<i64>>) {
+        for (workspace, ids) in woken {
+            (self.written)(workspace, &ids);
+        }
+    }
+
+    /// Count again the workspaces whose count went stale (one indexed
+    /// read each, at most once a second per workspace).
+    async fn recount(&mut self, stale: &[&str]) {
+        for workspace in stale {
+            let now = std::time::Instant::now();
+            match self.store.queue_depth(workspace).await {
+                Ok(depth) => self.depths.counted(workspace, depth, now),
+                Err(err) => tracing::debug!(error = %err, workspace, "queue depth not counted"),
+            }
+        }
+    }
 }
 
 /// The ids a write added, by workspace (a workspace whose items were all
@@ -283,18 +309,6 @@ fn estimate_depths<'a>(
         }
     }
     stale
-}
-
-/// Count again the workspaces whose count went stale (one indexed read
-/// each, at most once a second per workspace).
-async fn recount(store: &Store, book: &mut DepthBook, stale: &[&str]) {
-    for workspace in stale {
-        let now = std::time::Instant::now();
-        match store.queue_depth(workspace).await {
-            Ok(depth) => book.counted(workspace, depth, now),
-            Err(err) => tracing::debug!(error = %err, workspace, "queue depth not counted"),
-        }
-    }
 }
 
 /// One transaction for the batch; a refused batch (not an unreachable
