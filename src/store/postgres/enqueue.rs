@@ -5,6 +5,7 @@
 //! committed on its own. A batch goes in as arrays (`UNNEST`).
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
@@ -13,11 +14,38 @@ use sqlx::{PgConnection, PgPool, Row};
 
 use super::QUEUE_CHANNEL;
 use crate::model::queue::{Enqueued, NewQueueItem, QueueStatus};
+use crate::store::sql::active_count;
 use crate::store::StoreError;
 
 fn int(n: u32) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
+
+/// The single enqueue's statement (its depth counted per status, see
+/// [`active_count`]).
+static ONE_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH ins AS (
+                 INSERT INTO queue_items (workspace_id, caller, priority, method, body,
+                     idempotency_key, max_attempts, enqueued_at, available_at, expires_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $8)
+                 ON CONFLICT (workspace_id, idempotency_key) WHERE idempotency_key IS NOT NULL
+                 DO NOTHING
+                 RETURNING id
+             )
+             SELECT
+                 (SELECT id FROM ins) AS inserted,
+                 (SELECT id FROM queue_items
+                   WHERE $6::text IS NOT NULL AND workspace_id = $1 AND idempotency_key = $6)
+                     AS existing,
+                 (SELECT status FROM queue_items
+                   WHERE $6::text IS NOT NULL AND workspace_id = $1 AND idempotency_key = $6)
+                     AS existing_status,
+                 {depth} AS depth,
+                 pg_notify($10, $1) IS NULL AS notified",
+        depth = active_count("q.workspace_id = $1")
+    )
+});
 
 /// One enqueue in one statement. The CTEs share one snapshot, taken before
 /// the insert, so the count misses the new row (hence `+ 1`) and the lookup
@@ -36,41 +64,20 @@ pub(super) async fn one(
         .await
         .map_err(StoreError::query("enqueue: connect"))?;
     for _ in 0..5 {
-        let row = sqlx::query(
-            "WITH ins AS (
-                 INSERT INTO queue_items (workspace_id, caller, priority, method, body,
-                     idempotency_key, max_attempts, enqueued_at, available_at, expires_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $8)
-                 ON CONFLICT (workspace_id, idempotency_key) WHERE idempotency_key IS NOT NULL
-                 DO NOTHING
-                 RETURNING id
-             )
-             SELECT
-                 (SELECT id FROM ins) AS inserted,
-                 (SELECT id FROM queue_items
-                   WHERE $6::text IS NOT NULL AND workspace_id = $1 AND idempotency_key = $6)
-                     AS existing,
-                 (SELECT status FROM queue_items
-                   WHERE $6::text IS NOT NULL AND workspace_id = $1 AND idempotency_key = $6)
-                     AS existing_status,
-                 (SELECT COUNT(*) FROM queue_items WHERE workspace_id = $1 AND status = 'queued')
-                 + (SELECT COUNT(*) FROM queue_items WHERE workspace_id = $1 AND status = 'dispatched')
-                     AS depth,
-                 pg_notify($10, $1) IS NULL AS notified",
-        )
-        .bind(&item.workspace)
-        .bind(&item.caller)
-        .bind(item.priority.0)
-        .bind(&item.method)
-        .bind(&item.body)
-        .bind(&item.idempotency_key)
-        .bind(int(max_attempts))
-        .bind(now)
-        .bind(item.expires_at(now))
-        .bind(QUEUE_CHANNEL)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(StoreError::query("enqueue"))?;
+        let row = sqlx::query(&ONE_SQL)
+            .bind(&item.workspace)
+            .bind(&item.caller)
+            .bind(item.priority.0)
+            .bind(&item.method)
+            .bind(&item.body)
+            .bind(&item.idempotency_key)
+            .bind(int(max_attempts))
+            .bind(now)
+            .bind(item.expires_at(now))
+            .bind(QUEUE_CHANNEL)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(StoreError::query("enqueue"))?;
         let inserted: Option<i64> = row.get("inserted");
         let existing: Option<i64> = row.get("existing");
         let existing_status: Option<String> = row.get("existing_status");
@@ -161,24 +168,16 @@ fn take_snapshot(conn: &mut PgConnection) -> BoxFuture<'_, Result<(), sqlx::Erro
     })
 }
 
-/// Active items per workspace (those that have any), one count per status so
-/// each matches its partial index (see `sql::queue::active_count`).
+/// Active items of each of `workspaces`, one row each.
 async fn count_active(
     conn: &mut PgConnection,
     workspaces: &[String],
 ) -> Result<Vec<PgRow>, sqlx::Error> {
-    sqlx::query(
-        "SELECT workspace_id, SUM(n)::bigint AS n FROM (
-             SELECT workspace_id, COUNT(*) AS n FROM queue_items
-             WHERE workspace_id = ANY($1) AND status = 'queued' GROUP BY workspace_id
-             UNION ALL
-             SELECT workspace_id, COUNT(*) AS n FROM queue_items
-             WHERE workspace_id = ANY($1) AND status = 'dispatched' GROUP BY workspace_id
-         ) per_status GROUP BY workspace_id",
-    )
-    .bind(workspaces)
-    .fetch_all(conn)
-    .await
+    let sql = format!(
+        "SELECT u.w AS workspace_id, {} AS n FROM UNNEST($1::text[]) AS u(w)",
+        active_count("q.workspace_id = u.w")
+    );
+    sqlx::query(&sql).bind(workspaces).fetch_all(conn).await
 }
 
 /// Insert rows without keys and notify, in one statement; answers the new

@@ -19,6 +19,9 @@ mod operator;
 mod queue;
 mod retention;
 pub(crate) mod rows;
+
+/// The per-status active count, for the dialects' own statements too.
+pub(crate) use queue::active_count;
 mod runs;
 mod schedules;
 mod slots;
